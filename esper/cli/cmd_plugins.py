@@ -1,0 +1,163 @@
+"""``esper plugins list|info|doctor``: what is installed, and what is wrong with it."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata as md
+import importlib.util
+import json
+
+import click
+
+from esper import __version__
+from esper.cli.main import CORE_COMMANDS, get_manager
+from esper.errors import EsperError
+from esper.manager import (
+    CORE_DISTRIBUTION,
+    EsperPluginManager,
+    PluginInfo,
+    discover_entry_points,
+    normalize_dist_name,
+)
+from esper.plugin import ENTRY_POINT_GROUP
+
+
+@click.group()
+def plugins() -> None:
+    """Inspect installed plugins."""
+
+
+def _summary(info: PluginInfo) -> str:
+    parts = [f"{len(names)} {kind}" for kind, names in sorted(info.registered.items())]
+    return ", ".join(parts) or "no components"
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@click.pass_context
+def list_(ctx: click.Context, as_json: bool) -> None:
+    """List plugins with their distribution, hooks and registered components."""
+    manager: EsperPluginManager = get_manager(ctx)
+    infos = sorted(manager.infos.values(), key=lambda i: (not i.builtin, i.name))
+    if as_json:
+        click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
+        return
+    for info in infos:
+        if info.status != "loaded":
+            continue
+        origin = (
+            "built-in"
+            if info.builtin
+            else f"{info.distribution or 'module'} {info.version or ''}".strip()
+        )
+        click.echo(f"{info.name}  ({origin})  {_summary(info)}")
+    bad = [i for i in infos if i.status != "loaded"]
+    if bad:
+        click.echo("\nnot loaded:")
+        for info in bad:
+            click.echo(f"  {info.name}  [{info.status}]  {info.error or ''}".rstrip())
+
+
+@plugins.command()
+@click.argument("name")
+@click.pass_context
+def info(ctx: click.Context, name: str) -> None:
+    """Show one plugin in detail, including the traceback of a failure."""
+    manager: EsperPluginManager = get_manager(ctx)
+    found = manager.infos.get(name)
+    if found is None:
+        close = difflib.get_close_matches(name, list(manager.infos), n=3, cutoff=0.4)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise EsperError(f"no plugin named {name!r}.{hint}")
+    for key, value in found.as_dict().items():
+        if key in {"registered", "hooks", "traceback"} or value in (None, "", [], {}):
+            continue
+        click.echo(f"{key}: {value}")
+    if found.hooks:
+        click.echo("hooks: " + ", ".join(found.hooks))
+    for kind, names in sorted(found.registered.items()):
+        click.echo(f"{kind}: " + ", ".join(f"{found.name}:{n}" for n in names))
+    if found.traceback:
+        click.echo("traceback:\n" + found.traceback.rstrip())
+
+
+def diagnose(manager: EsperPluginManager) -> list[str]:
+    """Every problem `esper plugins doctor` reports (empty when healthy)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from esper.registry import Registries, command_conflicts
+
+    problems: list[str] = []
+    locations: dict[str, list[str]] = {}
+    for dist in md.distributions():
+        if any(ep.group == ENTRY_POINT_GROUP for ep in dist.entry_points):
+            name = normalize_dist_name(dist.metadata["Name"] or "?")
+            locations.setdefault(name, []).append(str(getattr(dist, "_path", "?")))
+    for name, paths in sorted(locations.items()):
+        if len(paths) > 1:
+            problems.append(f"distribution {name} is installed more than once: {', '.join(paths)}")
+
+    candidates, shadowed = discover_entry_points()
+    for cand in candidates + shadowed:
+        module = cand.entry_point.module
+        try:
+            missing = importlib.util.find_spec(module) is None
+        except (ImportError, ValueError):
+            missing = True
+        if missing:
+            problems.append(
+                f"entry point {cand.name!r} of {cand.distribution} names module {module!r}, which does not exist "
+                "(stale install? reinstall or uninstall the distribution)"
+            )
+    for cand in shadowed:
+        problems.append(
+            f"entry point name {cand.name!r} is provided by more than one distribution ({cand.distribution})"
+        )
+
+    for info in manager.infos.values():
+        if info.status == "failed":
+            problems.append(f"plugin {info.name!r} failed to load: {info.error}")
+
+    seen_dists: set[str] = set()
+    for cand in candidates:
+        key = normalize_dist_name(cand.distribution)
+        if key == CORE_DISTRIBUTION or key in seen_dists:
+            continue
+        seen_dists.add(key)
+        for text in md.distribution(cand.distribution).requires or []:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                continue
+            if normalize_dist_name(req.name) != CORE_DISTRIBUTION or (
+                req.marker and not req.marker.evaluate({"extra": ""})
+            ):
+                continue
+            if req.specifier and not req.specifier.contains(__version__, prereleases=True):
+                problems.append(
+                    f"{cand.distribution} requires {text!r} but esper {__version__} is installed"
+                )
+
+    problems.extend(Registries(manager).conflicts())
+    problems.extend(command_conflicts(manager, set(CORE_COMMANDS)))
+    return problems
+
+
+@plugins.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@click.pass_context
+def doctor(ctx: click.Context, as_json: bool) -> None:
+    """Check installed plugins; exits 1 when a problem is found."""
+    manager: EsperPluginManager = get_manager(ctx)
+    problems = diagnose(manager)
+    loaded = len(manager.loaded())
+    if as_json:
+        click.echo(json.dumps({"plugins_loaded": loaded, "problems": problems}, indent=2))
+    elif problems:
+        click.echo(f"{len(problems)} problem(s) with {loaded} loaded plugin(s):")
+        for problem in problems:
+            click.echo(f"  - {problem}")
+    else:
+        click.echo(f"no problems found ({loaded} plugins loaded)")
+    if problems:
+        ctx.exit(1)

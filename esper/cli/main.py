@@ -1,0 +1,158 @@
+"""The ``esper`` command: a click group whose subcommands are imported only when used.
+
+Core subcommands are listed by import string; plugin subcommands come from
+``esper_commands`` records. Nothing here imports torch, so ``esper --help`` and
+``esper plugins list`` stay fast; the commands that train import it when they run.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from esper import __version__
+from esper.errors import EsperError
+
+#: Core subcommands: name -> "module:attribute" of a click command.
+CORE_COMMANDS: dict[str, str] = {
+    "config": "esper.cli.cmd_config:config",
+    "plugins": "esper.cli.cmd_plugins:plugins",
+}
+
+_MANAGER_KEY = "esper.manager"
+
+
+def get_manager(ctx: click.Context) -> Any:
+    """The plugin manager for this invocation, built once from the root options."""
+    root = ctx.find_root()
+    if _MANAGER_KEY not in root.meta:
+        from esper import logs
+        from esper.manager import build_manager
+
+        params = root.params
+        logs.configure(verbosity=params.get("verbose") or 0, quiet=bool(params.get("quiet")))
+        root.meta[_MANAGER_KEY] = build_manager(
+            params.get("plugins") or (),
+            autoload=False if params.get("disable_plugin_autoload") else None,
+            strict=True if params.get("strict_plugins") else None,
+        )
+    return root.meta[_MANAGER_KEY]
+
+
+class BrokenCommand(click.Command):
+    """Stands in for a plugin command that could not be loaded (shown with a dagger)."""
+
+    def __init__(self, name: str, plugin: str, error: str) -> None:
+        super().__init__(
+            name,
+            help=f"\u2020 could not load this command from plugin {plugin!r}: {error}",
+            short_help=f"\u2020 broken plugin command ({plugin})",
+            add_help_option=False,
+            context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        )
+        self.plugin = plugin
+        self.error = error
+
+    def invoke(self, ctx: click.Context) -> None:
+        raise EsperError(
+            f"command {self.name!r} from plugin {self.plugin!r} could not be loaded: {self.error}"
+        )
+
+
+class EsperGroup(click.Group):
+    """Lazily resolves core and plugin subcommands."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # User errors (bad config, missing plugin) exit 2 with a message and no traceback.
+        try:
+            return super().main(*args, **kwargs)
+        except EsperError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, Any]:
+        manager = get_manager(ctx)
+        return {
+            reg.spec.name: reg
+            for reg in manager.records("commands")
+            if reg.spec.name not in CORE_COMMANDS
+        }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(CORE_COMMANDS) | set(self._plugin_commands(ctx)))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in CORE_COMMANDS:
+            from esper.records import import_ref
+
+            command: click.Command = import_ref(CORE_COMMANDS[cmd_name])
+            return command
+        reg = self._plugin_commands(ctx).get(cmd_name)
+        if reg is None:
+            return None
+        try:
+            command = reg.spec.load_factory()
+        except Exception as exc:
+            return BrokenCommand(cmd_name, reg.plugin, str(exc))
+        if not isinstance(command, click.Command):
+            return BrokenCommand(
+                cmd_name, reg.plugin, f"factory gave {type(command).__name__}, not a click.Command"
+            )
+        return command
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"esper {__version__} (Python {sys.version.split()[0]})")
+    manager = get_manager(ctx)
+    for info in sorted(manager.infos.values(), key=lambda i: (not i.builtin, i.name)):
+        where = f" at {info.location}" if info.location else ""
+        version = f"{info.distribution} {info.version}" if info.distribution else "(module)"
+        click.echo(f"  {info.name}: {version} [{info.status}]{where}")
+    ctx.exit()
+
+
+@click.group(cls=EsperGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-p",
+    "--plugin",
+    "plugins",
+    multiple=True,
+    metavar="NAME",
+    help="Load a plugin (entry-point name or module path); 'no:NAME' blocks one. Repeatable.",
+)
+@click.option(
+    "--strict-plugins", is_flag=True, help="Fail when an installed plugin cannot be loaded."
+)
+@click.option(
+    "--disable-plugin-autoload",
+    is_flag=True,
+    help="Load only built-in plugins and those given with --plugin (or ESPER_DISABLE_PLUGIN_AUTOLOAD=1).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    callback=_print_version,
+    help="Show esper's version and every plugin's, then exit.",
+)
+@click.pass_context
+def cli(ctx: click.Context, /, **_options: Any) -> None:
+    """esper grows neural networks while they train.
+
+    Plugins provide blueprints, hosts, tasks, policies, rewards, agents, governors, runners,
+    telemetry sinks and commands; `esper plugins list` shows what is installed.
+    """
+    # Load plugins now (listing them already did for --help), so that a broken
+    # explicit plugin fails before any command does work.
+    get_manager(ctx)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="esper")

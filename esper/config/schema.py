@@ -1,0 +1,72 @@
+"""The core configuration schema: frozen attrs classes with validators.
+
+A config file has one table per part of a run::
+
+    [run]                      # RunSection below
+    seed = 7
+
+    [task]                     # a component: `name` picks the plugin component,
+    name = "image"             # every other key goes to that component's config class
+    classes = 12
+
+    [telemetry.sinks.jsonl]    # each selected sink with its own options
+    fsync = true
+
+Component sections are structured with the config class their plugin declares, so the core
+never needs to know a plugin's options.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from attrs import validators as v
+
+#: Config table -> registry kind of the component it selects.
+COMPONENT_KINDS: dict[str, str] = {
+    "task": "tasks",
+    "policy": "policies",
+    "reward": "rewards",
+    "agent": "agents",
+    "governor": "governors",
+    "runner": "runners",
+}
+
+#: Component chosen when a config does not name one (filled in as built-ins land).
+DEFAULT_COMPONENTS: dict[str, str] = {}
+
+#: Sinks selected when the config has no [telemetry] table.
+DEFAULT_SINKS: tuple[str, ...] = ("jsonl",)
+
+
+@attrs.frozen(kw_only=True)
+class RunSection:
+    """Options of the run itself."""
+
+    seed: int = attrs.field(default=42, validator=v.ge(0))
+    device: str = attrs.field(
+        default="cpu", validator=v.matches_re(r"^(cpu|cuda(:\d+)?|mps|auto)$")
+    )
+    epochs: int = attrs.field(default=25, validator=[v.gt(0), v.le(100_000)])
+    out: str = attrs.field(default="runs", validator=v.min_len(1))
+    checkpoint_every: int = attrs.field(default=5, validator=v.gt(0))
+
+
+@attrs.frozen(kw_only=True)
+class Component:
+    """A selected plugin component and its structured options."""
+
+    id: str
+    plugin: str
+    options: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class EsperConfig:
+    """A resolved, validated configuration."""
+
+    run: RunSection
+    components: dict[str, Component]
+    sinks: dict[str, Component]
+    required_plugins: tuple[str, ...] = ()
