@@ -1,0 +1,1 @@
+"""Seed lifecycle: stages, legal transitions, quality gates and cooldowns (plain Python, no torch)."""

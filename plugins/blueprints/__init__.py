@@ -1,0 +1,1 @@
+"""Built-in blueprint and host plugins (one package per topology)."""
