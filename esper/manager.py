@@ -338,7 +338,11 @@ class EsperPluginManager(pluggy.PluginManager):
                 yield Registration(plugin_name, record)
 
     def _spec_names(self) -> list[str]:
-        return [name for name in dir(self.hook) if name.startswith("esper_")]
+        return [
+            name
+            for name in dir(self.hook)
+            if name.startswith("esper_") and getattr(self.hook, name).has_spec()
+        ]
 
     def _fail(
         self, info: PluginInfo, message: str, *, strict: bool, with_traceback: bool = True

@@ -115,12 +115,15 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     ctx.exit()
 
 
-@click.group(cls=EsperGroup, context_settings={"help_option_names": ["-h", "--help"]})
+# Plugin-loading options are eager so that they are parsed before --help/--version (also
+# eager) list the commands that the plugins contribute.
+@click.group("esper", cls=EsperGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-p",
     "--plugin",
     "plugins",
     multiple=True,
+    is_eager=True,
     metavar="NAME",
     help="Load a plugin (entry-point name or module path); 'no:NAME' blocks one. Repeatable.",
 )
@@ -130,10 +133,11 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.option(
     "--disable-plugin-autoload",
     is_flag=True,
+    is_eager=True,
     help="Load only built-in plugins and those given with --plugin (or ESPER_DISABLE_PLUGIN_AUTOLOAD=1).",
 )
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option("-v", "--verbose", count=True, is_eager=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, is_eager=True, help="Only errors on stderr.")
 @click.option(
     "--version",
     is_flag=True,

@@ -46,15 +46,13 @@ _FIELD_MARK = "\x00"
 
 
 def _format(exc: BaseException, type_: type | None) -> str:
-    # An attrs validator raises ValueError(message, attribute, ...): keep its message, which
-    # says what is allowed (cattrs' default would only say "invalid value").
-    if (
-        isinstance(exc, ValueError)
-        and len(exc.args) > 1
-        and isinstance(exc.args[1], attrs.Attribute)
-    ):
-        field = exc.args[1].name
-        return f"{_FIELD_MARK}{field}{_FIELD_MARK}" + re.sub(r"^'[^']+' ", "", str(exc.args[0]))
+    # attrs validators raise ValueError("'field' must be ...", ...): keep that message, which
+    # says what is allowed (cattrs' default would only say "invalid value"), and move the
+    # field name into the key path.
+    if isinstance(exc, ValueError) and exc.args and isinstance(exc.args[0], str):
+        match = re.match(r"^'(\w+)' (.+)$", exc.args[0], flags=re.S)
+        if match:
+            return f"{_FIELD_MARK}{match.group(1)}{_FIELD_MARK}{match.group(2)}"
     if isinstance(exc, _StrictTypeError):
         return str(exc)
     return format_exception(exc, type_)

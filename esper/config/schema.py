@@ -18,6 +18,7 @@ never needs to know a plugin's options.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import attrs
@@ -40,14 +41,19 @@ DEFAULT_COMPONENTS: dict[str, str] = {}
 DEFAULT_SINKS: tuple[str, ...] = ("jsonl",)
 
 
+def _check_device(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps|auto", value):
+        raise ValueError(
+            f"'{attribute.name}' must be cpu, cuda, cuda:N, mps or auto, got {value!r}"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class RunSection:
     """Options of the run itself."""
 
     seed: int = attrs.field(default=42, validator=v.ge(0))
-    device: str = attrs.field(
-        default="cpu", validator=v.matches_re(r"^(cpu|cuda(:\d+)?|mps|auto)$")
-    )
+    device: str = attrs.field(default="cpu", validator=_check_device)
     epochs: int = attrs.field(default=25, validator=[v.gt(0), v.le(100_000)])
     out: str = attrs.field(default="runs", validator=v.min_len(1))
     checkpoint_every: int = attrs.field(default=5, validator=v.gt(0))

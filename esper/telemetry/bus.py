@@ -73,7 +73,7 @@ class TelemetryBus:
                 "telemetry sink failed; the run continues",
                 sink=name,
                 error=repr(exc),
-                event=event.type,
+                event_type=event.type,
             )
         if isinstance(event, SinkFailed):
             return  # never report a failure about a failure report (no loops)
