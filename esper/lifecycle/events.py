@@ -1,0 +1,85 @@
+"""Telemetry events of the seed lifecycle.
+
+`SeedState` emits these through its optional ``emit`` callback (normally
+`esper.telemetry.TelemetryBus.emit`):
+
+* ``seed.gate_evaluated`` on every gate evaluation, passed or not;
+* ``seed.stage_changed`` on every stage change;
+* ``seed.germinated``, ``seed.fossilized``, ``seed.pruned`` after the stage change into
+  GERMINATED, FOSSILIZED and PRUNED.
+
+Every field is a plain JSON type; stages and gates are given by name (``"TRAINING"``, ``"G2"``).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from esper.telemetry.events import Event, register_event
+
+
+@attrs.frozen(kw_only=True)
+class SeedEvent(Event):
+    """Identity fields every seed event carries (not itself an event type)."""
+
+    seed_id: str
+    slot_id: str
+    blueprint_id: str
+
+
+@register_event("seed.stage_changed")
+@attrs.frozen(kw_only=True)
+class SeedStageChanged(SeedEvent):
+    """A seed moved from ``from_stage`` (after ``epochs_in_stage`` epochs there) to ``to_stage``."""
+
+    from_stage: str
+    to_stage: str
+    epochs_in_stage: int
+    epochs_total: int
+
+
+@register_event("seed.gate_evaluated")
+@attrs.frozen(kw_only=True)
+class SeedGateEvaluated(SeedEvent):
+    """A quality gate was evaluated for a move from ``stage`` to ``target_stage``."""
+
+    gate: str
+    stage: str
+    target_stage: str
+    passed: bool
+    score: float
+    strict: bool
+    checks_passed: list[str] = attrs.field(factory=list)
+    checks_failed: list[str] = attrs.field(factory=list)
+    message: str = ""
+
+
+@register_event("seed.germinated")
+@attrs.frozen(kw_only=True)
+class SeedGerminated(SeedEvent):
+    """A seed was created in a slot. ``seed_params`` is its trainable parameter count, if known."""
+
+    seed_params: int | None = None
+
+
+@register_event("seed.fossilized")
+@attrs.frozen(kw_only=True)
+class SeedFossilized(SeedEvent):
+    """A seed became a permanent part of the model."""
+
+    contribution: float | None
+    epochs_total: int
+    seed_params: int | None = None
+
+
+@register_event("seed.pruned")
+@attrs.frozen(kw_only=True)
+class SeedPruned(SeedEvent):
+    """A seed was removed from ``from_stage``; ``auto`` marks removals the policy did not choose."""
+
+    from_stage: str
+    reason: str
+    initiator: str
+    auto: bool
+    contribution: float | None
+    epochs_total: int
