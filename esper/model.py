@@ -394,7 +394,9 @@ class MorphogeneticModel(nn.Module):
 
     # -- counterfactual evaluation -----------------------------------------------------------
 
-    def fused_forward(self, x: torch.Tensor, configs: Sequence[Mapping[str, float]]) -> torch.Tensor:
+    def fused_forward(
+        self, x: torch.Tensor, configs: Sequence[Mapping[str, float]]
+    ) -> torch.Tensor:
         """Outputs for K alpha configurations in one pass: shape ``[K, B, ...]``.
 
         Each config maps slot ids to the alpha to evaluate with (slots not named keep their
@@ -518,7 +520,10 @@ class MorphogeneticModel(nn.Module):
                 if any(id(p) in ids for p in group["params"]):
                     for p in group["params"]:
                         optimizer.state.pop(p, None)
-                    optimizer.param_groups.remove(group)
+                    # By identity: list.remove would compare the groups' tensors with ==.
+                    optimizer.param_groups[:] = [
+                        g for g in optimizer.param_groups if g is not group
+                    ]
 
     def clear_optimizer_moments(self, slot_id: str | None = None) -> None:
         """Forget optimizer state (e.g. Adam moments) for one seed, or for everything."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import attrs
@@ -36,6 +36,11 @@ def _check_ref(instance: object, attribute: attrs.Attribute[Any], value: object)
         f"{type(instance).__name__}.{attribute.name} must be a callable or a "
         f"'package.module:attr' string, got {value!r}"
     )
+
+
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    # A typed converter: with converter=tuple, mypy rejects tags=("a",) at call sites.
+    return tuple(value)
 
 
 def import_ref(ref: str) -> Any:
@@ -72,7 +77,7 @@ class Spec:
     factory: str | Callable[..., Any] = attrs.field(validator=_check_ref)
     config_cls: str | type | None = attrs.field(default=None, validator=_check_ref)
     summary: str = ""
-    tags: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
 
     def load_factory(self) -> Callable[..., Any]:
         """The factory, importing it if it was given as a string."""
@@ -112,6 +117,22 @@ class BlueprintSpec(Spec):
     label: ClassVar[str] = "blueprint"
     topology: str = attrs.field(validator=_topology)
     identity_at_birth: bool = False
+    #: Exact parameter count at width ``dim``: ``fn(dim) -> int`` or a lazy "pkg.mod:fn" string,
+    #: so that catalogues can be listed without building (or importing torch).
+    param_formula: str | Callable[[int], int] | None = attrs.field(
+        default=None, validator=_check_ref
+    )
+
+    def param_count(self, dim: int) -> int | None:
+        """The exact parameter count at ``dim``, or None when the blueprint declares no formula."""
+        if self.param_formula is None:
+            return None
+        fn = (
+            import_ref(self.param_formula)
+            if isinstance(self.param_formula, str)
+            else self.param_formula
+        )
+        return int(fn(dim))
 
 
 @attrs.frozen(kw_only=True)

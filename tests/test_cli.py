@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 ENV = {**os.environ, "ESPER_DISABLE_PLUGIN_AUTOLOAD": "1"}
+# Subprocesses run outside the source tree: `python -m` puts the working directory on
+# sys.path, where a build's stray esper.egg-info would look like a second installation.
+HERE = Path(__file__).parent
 
 
 def run_esper(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -21,6 +24,7 @@ def run_esper(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
         text=True,
         env=env or ENV,
         timeout=120,
+        cwd=HERE,
     )
 
 
@@ -36,6 +40,7 @@ def test_startup_commands_do_not_import_torch(args: list[str]) -> None:
         text=True,
         env=ENV,
         timeout=120,
+        cwd=HERE,
     )
     assert proc.returncode == 0, proc.stderr
     imported = {

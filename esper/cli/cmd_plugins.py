@@ -6,6 +6,8 @@ import difflib
 import importlib.metadata as md
 import importlib.util
 import json
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import click
 
@@ -81,6 +83,50 @@ def info(ctx: click.Context, name: str) -> None:
         click.echo("traceback:\n" + found.traceback.rstrip())
 
 
+def _installed_from(dist: md.Distribution) -> str | None:
+    """The local directory a distribution was installed from (PEP 610 direct_url.json)."""
+    text = dist.read_text("direct_url.json")
+    if not text:
+        return None
+    try:
+        url = json.loads(text).get("url", "")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(url, str) or not url.startswith("file://"):
+        return None
+    return unquote(urlparse(url).path).rstrip("/")
+
+
+def _leftover_egg_info(dist: md.Distribution, sources: list[Path]) -> bool:
+    """True for a NAME.egg-info inside the directory another copy was installed from."""
+    path = Path(str(getattr(dist, "_path", "")))
+    if path.suffix != ".egg-info":
+        return False
+    resolved = path.resolve()  # sys.path may hold "" or a relative entry
+    return any(resolved.is_relative_to(source) for source in sources)
+
+
+def _duplicate_installs() -> list[str]:
+    """Plugin distributions that are installed more than once.
+
+    ``pip install [-e] .`` leaves ``NAME.egg-info`` in the project directory; when that
+    directory is on sys.path (the working directory under ``python -m``) it looks like a second
+    install. Such a copy is not reported when another copy names that directory as its source.
+    """
+    copies: dict[str, list[md.Distribution]] = {}
+    for dist in md.distributions():
+        if any(ep.group == ENTRY_POINT_GROUP for ep in dist.entry_points):
+            copies.setdefault(normalize_dist_name(dist.metadata["Name"] or "?"), []).append(dist)
+    problems = []
+    for name, dists in sorted(copies.items()):
+        sources = [Path(src).resolve() for d in dists if (src := _installed_from(d)) is not None]
+        real = [d for d in dists if not _leftover_egg_info(d, sources)]
+        if len(real) > 1:
+            paths = ", ".join(str(getattr(d, "_path", "?")) for d in real)
+            problems.append(f"distribution {name} is installed more than once: {paths}")
+    return problems
+
+
 def diagnose(manager: EsperPluginManager) -> list[str]:
     """Every problem `esper plugins doctor` reports (empty when healthy)."""
     from packaging.requirements import InvalidRequirement, Requirement
@@ -88,14 +134,7 @@ def diagnose(manager: EsperPluginManager) -> list[str]:
     from esper.registry import Registries, command_conflicts
 
     problems: list[str] = []
-    locations: dict[str, list[str]] = {}
-    for dist in md.distributions():
-        if any(ep.group == ENTRY_POINT_GROUP for ep in dist.entry_points):
-            name = normalize_dist_name(dist.metadata["Name"] or "?")
-            locations.setdefault(name, []).append(str(getattr(dist, "_path", "?")))
-    for name, paths in sorted(locations.items()):
-        if len(paths) > 1:
-            problems.append(f"distribution {name} is installed more than once: {', '.join(paths)}")
+    problems.extend(_duplicate_installs())
 
     candidates, shadowed = discover_entry_points()
     for cand in candidates + shadowed:

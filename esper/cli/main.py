@@ -17,8 +17,12 @@ from esper.errors import EsperError
 
 #: Core subcommands: name -> "module:attribute" of a click command.
 CORE_COMMANDS: dict[str, str] = {
+    "bench": "esper.cli.cmd_bench:bench",
+    "blueprints": "esper.cli.cmd_blueprints:blueprints",
     "config": "esper.cli.cmd_config:config",
     "plugins": "esper.cli.cmd_plugins:plugins",
+    "resume": "esper.cli.cmd_run:resume",
+    "run": "esper.cli.cmd_run:run",
 }
 
 _MANAGER_KEY = "esper.manager"
@@ -128,7 +132,10 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     help="Load a plugin (entry-point name or module path); 'no:NAME' blocks one. Repeatable.",
 )
 @click.option(
-    "--strict-plugins", is_flag=True, help="Fail when an installed plugin cannot be loaded."
+    "--strict-plugins",
+    is_flag=True,
+    is_eager=True,
+    help="Fail when an installed plugin cannot be loaded.",
 )
 @click.option(
     "--disable-plugin-autoload",

@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
 import cattrs
 from cattrs.v import format_exception
 from packaging.requirements import InvalidRequirement, Requirement
@@ -29,11 +28,13 @@ from esper.config.schema import (
     COMPONENT_KINDS,
     DEFAULT_COMPONENTS,
     DEFAULT_SINKS,
+    RUN_LIFECYCLE_DEFAULTS,
     Component,
     EsperConfig,
     RunSection,
 )
 from esper.errors import ConfigError, RegistryError
+from esper.lifecycle import GateConfig
 from esper.registry import Registries
 
 ROOT = "config"
@@ -223,7 +224,7 @@ def structure(
 ) -> EsperConfig:
     """Validate a raw config dict against the core schema and the selected plugins' classes."""
     problems: list[str] = []
-    known = {"run", "telemetry", "required_plugins", *COMPONENT_KINDS}
+    known = {"run", "lifecycle", "telemetry", "required_plugins", *COMPONENT_KINDS}
     for key in raw:
         if key not in known:
             problems.append(f"{ROOT}.{key}: unknown key (known: {', '.join(sorted(known))})")
@@ -233,6 +234,15 @@ def structure(
         run = converter.structure(raw.get("run", {}), RunSection)
     except Exception as exc:
         problems.extend(_problems(exc, f"{ROOT}.run"))
+
+    lifecycle = GateConfig()
+    try:
+        lifecycle_raw = raw.get("lifecycle", {})
+        if isinstance(lifecycle_raw, dict):
+            lifecycle_raw = {**RUN_LIFECYCLE_DEFAULTS, **lifecycle_raw}
+        lifecycle = converter.structure(lifecycle_raw, GateConfig)
+    except Exception as exc:
+        problems.extend(_problems(exc, f"{ROOT}.lifecycle"))
 
     components: dict[str, Component] = {}
     for key, kind in COMPONENT_KINDS.items():
@@ -254,7 +264,11 @@ def structure(
     if problems:
         raise ConfigError(problems, source=source)
     return EsperConfig(
-        run=run, components=components, sinks=sinks, required_plugins=tuple(required)
+        run=run,
+        lifecycle=lifecycle,
+        components=components,
+        sinks=sinks,
+        required_plugins=tuple(required),
     )
 
 
@@ -323,9 +337,25 @@ def resolve(
     return structure(load_raw(files, overrides), registries, source=source)
 
 
+def _drop_none(value: Any) -> Any:
+    # TOML has no null: an option left at None is written by leaving it out.
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_drop_none(v) for v in value]
+    return value
+
+
 def unstructure(config: EsperConfig) -> dict[str, Any]:
     """The resolved config as plain data (for ``esper config show`` and the run directory)."""
-    data: dict[str, Any] = {"run": attrs.asdict(config.run)}
+    return _drop_none(_unstructure(config))  # type: ignore[no-any-return]
+
+
+def _unstructure(config: EsperConfig) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "run": converter.unstructure(config.run),
+        "lifecycle": converter.unstructure(config.lifecycle),
+    }
     for key, comp in config.components.items():
         section: dict[str, Any] = {"name": comp.id}
         if comp.options is not None:

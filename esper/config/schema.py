@@ -24,6 +24,8 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
+from esper.lifecycle import GateConfig
+
 #: Config table -> registry kind of the component it selects.
 COMPONENT_KINDS: dict[str, str] = {
     "task": "tasks",
@@ -34,8 +36,17 @@ COMPONENT_KINDS: dict[str, str] = {
     "runner": "runners",
 }
 
-#: Component chosen when a config does not name one (filled in as built-ins land).
-DEFAULT_COMPONENTS: dict[str, str] = {}
+#: Component chosen when a config does not name one.
+DEFAULT_COMPONENTS: dict[str, str] = {
+    "task": "image",
+    "policy": "heuristic",
+    "governor": "default",
+}
+
+#: Lifecycle gate settings of a run where the config does not set them. The gates' own
+#: defaults are the prior system's, tuned for 150-epoch episodes; a run defaults to
+#: 40 epochs, so a seed trains for 5 epochs (not 10) before it may blend.
+RUN_LIFECYCLE_DEFAULTS: dict[str, object] = {"min_training_epochs": 5}
 
 #: Sinks selected when the config has no [telemetry] table.
 DEFAULT_SINKS: tuple[str, ...] = ("jsonl",)
@@ -54,9 +65,19 @@ class RunSection:
 
     seed: int = attrs.field(default=42, validator=v.ge(0))
     device: str = attrs.field(default="cpu", validator=_check_device)
-    epochs: int = attrs.field(default=25, validator=[v.gt(0), v.le(100_000)])
+    epochs: int = attrs.field(default=40, validator=[v.gt(0), v.le(100_000)])
     out: str = attrs.field(default="runs", validator=v.min_len(1))
     checkpoint_every: int = attrs.field(default=5, validator=v.gt(0))
+    #: Mixed precision: off, bf16, fp16 (CUDA only) or auto.
+    amp: str = attrs.field(default="off", validator=v.in_(("off", "bf16", "fp16", "auto")))
+    #: Slots seeds may grow in (empty: every slot the host declares).
+    slots: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    #: Cap on training batches per epoch (0: a full pass over the training set).
+    batches_per_epoch: int = attrs.field(default=0, validator=v.ge(0))
+    #: Also train the static host (a controller that never grows) side by side for comparison.
+    static_baseline: bool = True
+    #: Where real datasets live (CIFAR-10, text files); embedded tasks ignore it.
+    data_dir: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -73,6 +94,7 @@ class EsperConfig:
     """A resolved, validated configuration."""
 
     run: RunSection
+    lifecycle: GateConfig
     components: dict[str, Component]
     sinks: dict[str, Component]
     required_plugins: tuple[str, ...] = ()

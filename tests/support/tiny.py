@@ -108,3 +108,57 @@ def catalog(topology: str) -> BlueprintCatalog:
         ),
     ]
     return BlueprintCatalog(registry_from(regs, "blueprints"), topology)
+
+
+# -- tiny tasks for engine tests -------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from esper.registry import Registries  # noqa: E402
+from esper.task import Task, TaskData, TaskInfo  # noqa: E402
+
+
+class TinyImageTask(Task):
+    """Learnable 5-class data: the class is the brightest of 5 colour/position patterns."""
+
+    def __init__(self, classes: int = 5, n_train: int = 256, n_val: int = 128) -> None:
+        self.info = TaskInfo(
+            kind="classification", topology="cnn", num_outputs=classes, batch_size=32
+        )
+        self.n_train, self.n_val = n_train, n_val
+
+    def build_host(self, registries: Registries) -> SlottedHost:
+        return TinyCNN(self.info.num_outputs)
+
+    def load(self, *, seed: int, data_dir: Path | None = None) -> TaskData:
+        g = torch.Generator().manual_seed(seed)
+        n = self.n_train + self.n_val
+        y = torch.randint(0, self.info.num_outputs, (n,), generator=g)
+        x = torch.randn(n, 3, 8, 8, generator=g) * 0.5
+        for c in range(self.info.num_outputs):
+            x[y == c, c % 3, c % 8, :] += 2.0
+        return TaskData(
+            train_x=x[: self.n_train],
+            train_y=y[: self.n_train],
+            val_x=x[self.n_train :],
+            val_y=y[self.n_train :],
+        )
+
+
+class TinyLMTask(Task):
+    def __init__(self, vocab: int = 11) -> None:
+        self.info = TaskInfo(
+            kind="language_model", topology="transformer", num_outputs=vocab, batch_size=16
+        )
+
+    def build_host(self, registries: Registries) -> SlottedHost:
+        return TinySeq(self.info.num_outputs)
+
+    def load(self, *, seed: int, data_dir: Path | None = None) -> TaskData:
+        g = torch.Generator().manual_seed(seed)
+        tokens = torch.randint(0, self.info.num_outputs, (96, 9), generator=g)
+        tokens[:, 1::2] = (
+            tokens[:, 0::2][:, : tokens[:, 1::2].shape[1]] + 1
+        ) % self.info.num_outputs
+        x, y = tokens[:, :-1], tokens[:, 1:]
+        return TaskData(train_x=x[:64], train_y=y[:64], val_x=x[64:], val_y=y[64:])

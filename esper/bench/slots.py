@@ -1,0 +1,226 @@
+"""Slot benchmarks: dormant overhead, TRAINING-seed overhead, fused evaluation, compile recompiles.
+
+Each ratio compares two variants timed interleaved in this process:
+
+* dormant overhead: forward+backward of a `MorphogeneticModel` whose slots are all dormant vs
+  the bare host module (goal <= 1.02x);
+* TRAINING seed: a model with one seed in the straight-through incubator vs the host with the
+  same blueprint module placed in the slot and called plainly (goal <= 1.10x);
+* fused evaluation: one `fused_forward` over 4 alpha configurations vs 4 sequential passes
+  (goal >= 1.5x faster);
+* recompiles: graph compilations of a ``torch.compile``d model across a whole lifecycle
+  (germinate -> TRAINING -> BLENDING ramp -> HOLDING -> FOSSILIZED), reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from esper.bench.suite import Figure, benchmark
+from esper.bench.timing import compare, ratio
+from esper.catalog import BlueprintCatalog
+from esper.host import SlottedHost
+from esper.lifecycle import Stage
+from esper.manager import build_manager
+from esper.model import MorphogeneticModel
+from esper.registry import Registries
+
+
+def _registries() -> Registries:
+    return Registries(build_manager(autoload=False))
+
+
+def _cnn(reg: Registries) -> tuple[SlottedHost, BlueprintCatalog, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    host = reg["hosts"].get("cnn").build(None, num_classes=10)
+    x = torch.randn(64, 3, 32, 32).to(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (64,))
+    return host, BlueprintCatalog(reg["blueprints"], "cnn"), x, y
+
+
+def _transformer(
+    reg: Registries,
+) -> tuple[SlottedHost, BlueprintCatalog, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    host = reg["hosts"].get("transformer").build(None, vocab_size=256)
+    x = torch.randint(0, 256, (16, 64))
+    y = torch.randint(0, 256, (16, 64))
+    return host, BlueprintCatalog(reg["blueprints"], "transformer"), x, y
+
+
+def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        out = model(x)
+        loss = nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    return run
+
+
+def _repeats(quick: bool) -> int:
+    return 7 if quick else 31
+
+
+@benchmark("dormant_slots")
+def dormant_slots(quick: bool) -> list[Figure]:
+    reg = _registries()
+    figures = []
+    for label, make in (("cnn", _cnn), ("transformer", _transformer)):
+        host, catalog, x, y = make(reg)
+        model = MorphogeneticModel(host, catalog)
+        timings = compare(
+            {"grown": _step(model, x, y), "plain": _step(host, x, y)}, repeats=_repeats(quick)
+        )
+        figures.append(
+            Figure(
+                name=f"{label}: all slots dormant vs bare host (fwd+bwd)",
+                value=ratio(timings, "grown", "plain"),
+                unit="x",
+                goal="<= 1.02",
+                detail={"plain_median_s": timings["plain"].median_s, "slots": len(model.slot_ids)},
+            )
+        )
+    return figures
+
+
+@benchmark("training_seed")
+def training_seed(quick: bool) -> list[Figure]:
+    reg = _registries()
+    figures = []
+    for label, make, slot, blueprint in (
+        ("cnn", _cnn, "r0c1", "conv_light"),
+        ("transformer", _transformer, "r0c1", "mlp_small"),
+    ):
+        host, catalog, x, y = make(reg)
+        model = MorphogeneticModel(host, catalog, slots=[slot])
+        model.germinate(slot, blueprint)
+        model.advance(slot)  # -> TRAINING: straight-through incubator
+        seed_module = model.records[slot].module
+        if seed_module is None or model.records[slot].state is None:
+            raise RuntimeError("germination failed in the benchmark")
+        torch.manual_seed(1)
+        plain_host, _, _, _ = make(reg)
+        plain_host.load_state_dict(host.state_dict(), strict=False)
+        plain_host.slots[slot] = seed_module.seed  # the same module, called plainly
+        timings = compare(
+            {"incubator": _step(model, x, y), "plain": _step(plain_host, x, y)},
+            repeats=_repeats(quick),
+        )
+        figures.append(
+            Figure(
+                name=f"{label}: one TRAINING seed ({blueprint}) vs host + same module called plainly",
+                value=ratio(timings, "incubator", "plain"),
+                unit="x",
+                goal="<= 1.10",
+                detail={"plain_median_s": timings["plain"].median_s},
+            )
+        )
+    return figures
+
+
+@benchmark("fused_evaluation")
+def fused_evaluation(quick: bool) -> list[Figure]:
+    reg = _registries()
+    host, catalog, x, _ = _cnn(reg)
+    model = MorphogeneticModel(host, catalog)
+    for slot in ("r0c0", "r0c1", "r0c2"):
+        model.germinate(slot, "conv_light")
+        model.advance(slot)
+    # The usual counterfactual set: everything on, and each seed removed in turn.
+    configs: list[dict[str, float]] = [{}, {"r0c0": 0.0}, {"r0c1": 0.0}, {"r0c2": 0.0}]
+    model.eval()
+
+    def fused() -> None:
+        model.fused_forward(x, configs)
+
+    def sequential() -> None:
+        with torch.no_grad():
+            for config in configs:
+                for sid, module in model.seed_modules():
+                    module.alpha_override = torch.full((x.shape[0], 1, 1, 1), config.get(sid, 0.0))
+                model(x)
+            for _, module in model.seed_modules():
+                module.alpha_override = None
+
+    timings = compare({"fused": fused, "sequential": sequential}, repeats=_repeats(quick))
+    return [
+        Figure(
+            name="cnn: 4 alpha configurations, sequential / fused (speed-up)",
+            value=ratio(timings, "sequential", "fused"),
+            unit="x",
+            goal=">= 1.5",
+            detail={"fused_median_s": timings["fused"].median_s, "batch": int(x.shape[0])},
+        )
+    ]
+
+
+def _must(ok: bool, stage: str) -> None:
+    if not ok:
+        raise RuntimeError(f"lifecycle benchmark: the gate into {stage} did not pass")
+
+
+def _count_compiles(run: Callable[[], Any]) -> int:
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    run()
+    return int(counters["stats"]["unique_graphs"])
+
+
+@benchmark("compile_lifecycle")
+def compile_lifecycle(quick: bool) -> list[Figure]:
+    reg = _registries()
+    host, catalog, x, y = _cnn(reg)
+    x, y = x[:8], y[:8]
+    model = MorphogeneticModel(host, catalog, slots=["r0c1"])
+    compiled = torch.compile(model)
+    epochs_per_stage = 3 if quick else 5
+    slot = "r0c1"
+
+    def lifecycle() -> None:
+        def epoch() -> None:
+            out = compiled(x)
+            nn.functional.cross_entropy(out, y).backward()
+            model.gradient_report()
+            model.zero_grad(set_to_none=True)
+            model.record_accuracy(50.0)
+
+        epoch()  # dormant
+        model.germinate(slot, "conv_light", tempo=epochs_per_stage)
+        epoch()
+        model.advance(slot)  # TRAINING
+        state = model.records[slot].state
+        if state is None:
+            raise RuntimeError("germination failed in the benchmark")
+        for _ in range(10):
+            epoch()
+        _must(model.advance(slot).passed, "BLENDING")  # alpha ramps over several epochs
+        for _ in range(epochs_per_stage):
+            model.step_epoch()
+            epoch()
+        _must(model.advance(slot).passed, "HOLDING")
+        epoch()
+        state.record_contribution(1.0)
+        _must(model.fossilize(slot).passed, "FOSSILIZED")
+        for _ in range(3):
+            epoch()
+        if state.stage is not Stage.FOSSILIZED:
+            raise RuntimeError(f"lifecycle benchmark stalled in {state.stage.name}")
+
+    graphs = _count_compiles(lifecycle)
+    return [
+        Figure(
+            name="cnn: compiled graphs over dormant -> fossilized (alpha ramp included)",
+            value=float(graphs),
+            unit="graphs",
+            detail={"blending_epochs": epochs_per_stage, "stages_visited": 5},
+        )
+    ]

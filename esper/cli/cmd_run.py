@@ -1,0 +1,199 @@
+"""``esper run`` and ``esper resume``: grow a network next to its static self."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from esper.cli.main import get_manager
+from esper.cli.options import config_options
+
+
+def _overrides(
+    overrides: tuple[str, ...],
+    task: str | None,
+    epochs: int | None,
+    device: str | None,
+    seed: int | None,
+    out: str | None,
+    static: bool,
+) -> list[str]:
+    extra = list(overrides)
+    for key, value in (("task.name", task), ("run.device", device), ("run.out", out)):
+        if value is not None:
+            extra.append(f"{key}={_toml_string(value)}")
+    for key, number in (("run.epochs", epochs), ("run.seed", seed)):
+        if number is not None:
+            extra.append(f"{key}={number}")
+    if static:
+        extra += ["policy.name='static'", "run.static_baseline=false"]
+    return extra
+
+
+def _toml_string(value: str) -> str:
+    import json
+
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def _default_task_for_explicit_plugins(manager: Any, registries: Any, raw: dict[str, Any]) -> None:
+    """``--plugin esper.blueprints.transformer`` with no task configured: use that topology's default task."""
+    if "task" in raw:
+        return
+    topologies = {
+        reg.spec.topology
+        for reg in manager.registrations
+        if reg.spec.kind in ("blueprints", "hosts") and manager.infos[reg.plugin].explicit
+    }
+    if len(topologies) != 1:
+        return
+    (topology,) = topologies
+    candidates = [
+        e for e in registries["tasks"] if e.spec.topology == topology and "default" in e.spec.tags
+    ]
+    if candidates:
+        raw["task"] = {"name": candidates[0].id}
+
+
+class _Progress:
+    """One line per epoch on stderr; the grown arm shows each slot's seed and stage."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, arm: str, result: Any, env: Any) -> None:
+        if self.quiet:
+            return
+        metric = (
+            f"ppl {min(float('inf'), 2.718281828 ** min(result.val_loss, 50)):8.2f}"
+            if env.info.kind == "language_model"
+            else f"acc {result.val_accuracy:6.2f}%"
+        )
+        line = f"[{arm:6}] epoch {result.epoch:3d}/{env.max_epochs}  loss {result.val_loss:7.4f}  {metric}"
+        if arm == "grown":
+            slots = " ".join(
+                f"{v.slot_id}:{v.stage.name.lower()}"
+                + (f"({(v.blueprint or '').split(':')[-1]},a={v.alpha:.2f})" if v.blueprint else "")
+                for v in result.signals.slots
+            )
+            op = result.action.op.name
+            line += f"  {slots}" + (f"  -> {op} {result.action.slot or ''}" if op != "WAIT" else "")
+            if result.rolled_back:
+                line += "  [governor rollback]"
+        click.echo(line, err=True)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    lm = summary["task_kind"] == "language_model"
+    table = Table(
+        title=f"esper run {summary['run_id']} ({summary['task']}, {summary['epochs']} epochs)"
+    )
+    table.add_column("")
+    for arm in ("static", "grown"):
+        if arm in summary:
+            table.add_column(arm, justify="right")
+
+    def row(label: str, fn: Any) -> None:
+        table.add_row(label, *[fn(summary[a]) for a in ("static", "grown") if a in summary])
+
+    if lm:
+        row("val perplexity", lambda a: f"{a.get('val_perplexity', float('nan')):.2f}")
+    row("val accuracy" + (" (next token)" if lm else ""), lambda a: f"{a['val_accuracy']:.2f}%")
+    row("val loss", lambda a: f"{a['val_loss']:.4f}")
+    row("parameters", lambda a: f"{a['params']['total']:,}")
+    row("growth ratio", lambda a: f"{a['growth_ratio']:.3f}")
+    row("seeds germinated", lambda a: str(a["seeds"]["germinated"]))
+    row("seeds fossilized", lambda a: str(a["seeds"]["fossilized"]))
+    row("seeds pruned", lambda a: str(a["seeds"]["pruned"]))
+    row("governor rollbacks", lambda a: str(a["rollbacks"]))
+    Console(file=sys.stdout).print(table)
+    if "static" in summary:
+        key = "val_perplexity" if lm else "val_accuracy"
+        delta = summary["grown"][key] - summary["static"][key]
+        unit = "" if lm else " pp"
+        click.echo(
+            f"grown - static {key}: {delta:+.2f}{unit}; wall time {summary['wall_time_s']:.1f} s"
+        )
+
+
+@click.command()
+@config_options
+@click.option("--task", default=None, help="Task id or name (e.g. image, image-impaired, stories).")
+@click.option("--epochs", type=int, default=None, help="Epochs to train (run.epochs).")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (run.device).")
+@click.option("--seed", type=int, default=None, help="Random seed (run.seed).")
+@click.option("--out", default=None, help="Parent directory of run directories (run.out).")
+@click.option("--static", is_flag=True, help="Static baseline only: a controller that never grows.")
+@click.option("--quiet", is_flag=True, help="No per-epoch progress lines.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    config_files: tuple[str, ...],
+    overrides: tuple[str, ...],
+    task: str | None,
+    epochs: int | None,
+    device: str | None,
+    seed: int | None,
+    out: str | None,
+    static: bool,
+    quiet: bool,
+) -> None:
+    """Grow a network on a task with a controller, next to the same host kept static."""
+    from esper.config.loading import load_raw, structure
+    from esper.registry import Registries
+
+    manager = get_manager(ctx)
+    registries = Registries(manager)
+    raw = load_raw(config_files, _overrides(overrides, task, epochs, device, seed, out, static))
+    _default_task_for_explicit_plugins(manager, registries, raw)
+    config = structure(raw, registries, source=", ".join(config_files) or None)
+    _execute(manager, registries, config, resume_dir=None, quiet=quiet)
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--quiet", is_flag=True, help="No per-epoch progress lines.")
+@click.pass_context
+def resume(ctx: click.Context, run_dir: Path, quiet: bool) -> None:
+    """Continue a stopped run from its last checkpoint."""
+    from esper.config.loading import load_raw, structure
+    from esper.errors import EsperError
+    from esper.registry import Registries
+
+    config_path = run_dir / "config.toml"
+    if not config_path.exists():
+        raise EsperError(f"{run_dir} is not a run directory (no config.toml)")
+    manager = get_manager(ctx)
+    registries = Registries(manager)
+    config = structure(load_raw([config_path]), registries, source=str(config_path))
+    _execute(manager, registries, config, resume_dir=run_dir, quiet=quiet)
+
+
+def _execute(
+    manager: Any, registries: Any, config: Any, *, resume_dir: Path | None, quiet: bool
+) -> None:
+    from esper.engine.growth_run import CHECKPOINT_NAME, GrowthRun
+    from esper.run_session import RunSession
+
+    session = RunSession(
+        manager,
+        config,
+        command="resume" if resume_dir else "run",
+        run_dir=resume_dir,
+        run_id=resume_dir.name if resume_dir else None,
+    )
+    with session:
+        growth = GrowthRun.build(config, registries, session)
+        if resume_dir is not None:
+            growth.restore(resume_dir / CHECKPOINT_NAME)
+            click.echo(f"resuming {resume_dir} at epoch {growth.arms['grown'].epoch}", err=True)
+        else:
+            click.echo(f"run directory: {session.run_dir}", err=True)
+        summary = growth.run(_Progress(quiet))
+    _print_summary(summary)

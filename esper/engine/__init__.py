@@ -1,0 +1,1 @@
+"""The training engine: one host-training environment, its signals, and the episode loop."""

@@ -1,0 +1,478 @@
+"""One host-training environment: a task, a growing model, its optimizer, governor and controller.
+
+Each call to `Environment.step` is one epoch:
+
+1. train one pass (or ``batches_per_epoch`` batches) with loss and correct counts accumulated
+   on the device in accumulators of one shape and dtype for every task kind, and one
+   device-to-host transfer at the end of the epoch;
+2. evaluate with the fused counterfactual pass: the current model and, for every seed whose
+   output is blended in, the model without it — in one batched forward per validation batch;
+   each seed's contribution (accuracy with it minus without it) is recorded;
+3. measure gradient health (recorded during the last training batch), let the governor judge
+   the validation loss (roll back on panic), record accuracy into the seeds, update the training
+   signals, ask the controller for an action and apply it, then tick the lifecycle.
+
+Mixed precision goes through ``torch.amp`` only. bf16 has float32's exponent range, so its
+gradients cannot underflow and it needs no loss scaling: backward runs on the raw loss.
+fp16 gradients can underflow, so fp16 scales the loss with ``torch.amp.GradScaler`` and
+unscales before clipping; a step whose gradients overflowed is skipped by the scaler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+from torch import nn
+
+from esper.actions import Action, Op
+from esper.catalog import BlueprintCatalog
+from esper.engine.signals import Signals, SignalTracker
+from esper.errors import EsperError
+from esper.governor import Governor
+from esper.lifecycle import LifecycleError, Stage
+from esper.model import MorphogeneticModel
+from esper.policy import Policy
+from esper.registry import Registries
+from esper.task import Task, TaskData
+from esper.telemetry import Event
+from esper.telemetry.events import register_event
+
+MAX_GRAD_NORM = 1.0
+
+
+@register_event("engine.epoch")
+@attrs.frozen(kw_only=True)
+class EpochCompleted(Event):
+    """One environment finished one epoch."""
+
+    arm: str
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    params_total: int
+    params_host: int
+    contributions: dict[str, float] = attrs.field(factory=dict)
+    action: str = "WAIT"
+    action_slot: str | None = None
+    action_ok: bool = True
+    stages: dict[str, str] = attrs.field(factory=dict)
+    alphas: dict[str, float] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class EpochResult:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    rolled_back: bool
+    action: Action
+    action_ok: bool
+    signals: Signals
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """``off`` / ``bf16`` / ``fp16`` / ``auto`` -> autocast dtype (None = full precision)."""
+    if amp == "off":
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        if device.type != "cuda":
+            raise EsperError("run.amp = 'fp16' needs a CUDA device (use 'bf16' on the CPU)")
+        return torch.float16
+    if amp == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return None
+    raise EsperError(f"unknown run.amp {amp!r}; choose off, bf16, fp16 or auto")
+
+
+def _accuracy_counts(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    # int64 [] for classification and language models alike (review T1-1).
+    return (outputs.argmax(dim=-1) == targets).sum()
+
+
+class Environment:
+    def __init__(
+        self,
+        *,
+        task: Task,
+        registries: Registries,
+        policy: Policy,
+        governor: Governor | None,
+        device: torch.device,
+        seed: int,
+        max_epochs: int,
+        slots: list[str] | None = None,
+        amp: str = "off",
+        batches_per_epoch: int | None = None,
+        data: TaskData | None = None,
+        data_dir: Path | None = None,
+        emit: Callable[[Event], None] | None = None,
+        arm: str = "grown",
+        snapshot_every: int = 5,
+    ) -> None:
+        self.task = task
+        self.info = task.info
+        self.policy = policy
+        self.governor = governor
+        self.device = device
+        self.seed = seed
+        self.max_epochs = max_epochs
+        self.batches_per_epoch = batches_per_epoch
+        self.emit = emit
+        self.arm = arm
+        self.snapshot_every = snapshot_every
+        self.amp_dtype = resolve_amp(amp, device)
+        # Each environment draws from random streams of its own (weight init, dropout, seeds'
+        # init), so its results do not depend on what other environments in the process do.
+        self._rng_cpu = torch.Generator().manual_seed(seed).get_state()
+        self._rng_cuda: torch.Tensor | None = None
+        self._in_own_rng = False
+        self.data = (data or task.load(seed=seed, data_dir=data_dir)).to(device)
+        with self._own_rng():
+            host = task.build_host(registries).to(device)
+        self._init_rest(registries, host, slots)
+
+    def _init_rest(self, registries: Registries, host: Any, slots: list[str] | None) -> None:
+        device, seed = self.device, self.seed
+        if host.topology == "cnn":
+            host = host.to(memory_format=torch.channels_last)
+        catalog = BlueprintCatalog(registries["blueprints"], host.topology)
+        self.model = MorphogeneticModel(host, catalog, slots=slots, emit=self._emit)
+        self.optimizer = torch.optim.SGD(
+            self.model.host_parameters(), lr=self.info.host_lr, momentum=0.9, weight_decay=5e-4
+        )
+        self.model.bind_optimizer(
+            self.optimizer, lr=self.info.seed_lr, momentum=0.9, weight_decay=0.0
+        )
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype is torch.float16 else None
+        # Data order and augmentation come from generators of their own, saved in checkpoints.
+        self.data_generator = torch.Generator().manual_seed(seed + 1)
+        self.aug_generator = torch.Generator(device=device).manual_seed(seed + 2)
+        self.tracker = SignalTracker()
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+        if self.governor is not None:
+            self.governor.snapshot(self.model)
+
+    @contextlib.contextmanager
+    def _own_rng(self) -> Iterator[None]:
+        if self._in_own_rng:
+            yield
+            return
+        cuda = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.set_rng_state(self._rng_cpu)
+            if cuda and self._rng_cuda is not None:
+                torch.cuda.set_rng_state(self._rng_cuda, self.device)
+            self._in_own_rng = True
+            try:
+                yield
+            finally:
+                self._in_own_rng = False
+                self._rng_cpu = torch.get_rng_state()
+                if cuda:
+                    self._rng_cuda = torch.cuda.get_rng_state(self.device)
+
+    def _emit(self, event: Event) -> None:
+        if self.emit is not None:
+            self.emit(attrs.evolve(event, epoch=self.epoch) if event.epoch is None else event)
+
+    # -- one epoch --------------------------------------------------------------------------
+
+    def _autocast(self) -> Any:
+        return torch.autocast(
+            self.device.type,
+            dtype=self.amp_dtype or torch.float32,
+            enabled=self.amp_dtype is not None,
+        )
+
+    def train_epoch(self) -> tuple[float, float]:
+        model, data, task = self.model, self.data, self.task
+        model.train()
+        n = data.train_x.shape[0]
+        bs = self.info.batch_size
+        order = torch.randperm(n, generator=self.data_generator).to(self.device)
+        batches = math.ceil(n / bs)
+        if self.batches_per_epoch is not None:
+            batches = min(batches, self.batches_per_epoch)
+        loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        count = torch.zeros((), dtype=torch.int64, device=self.device)
+        for b in range(batches):
+            idx = order[b * bs : (b + 1) * bs]
+            x, y = data.train_x[idx], data.train_y[idx]
+            if data.augment is not None:
+                x = data.augment(x, self.aug_generator)
+            if x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                out = model(x)
+                loss = task.loss(out, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.optimizer)
+            else:
+                loss.backward()  # bf16 and fp32: no scaling needed (see the module docstring)
+            if b == batches - 1:
+                model.gradient_report()  # one sync per epoch
+            self._clip()
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            tokens = y.numel()
+            loss_sum += loss.detach().float() * tokens
+            correct += _accuracy_counts(out.detach(), y)
+            count += tokens
+        # The epoch's single device-to-host transfer.
+        values = torch.stack([loss_sum.double(), correct.double(), count.double()]).tolist()
+        total = max(values[2], 1.0)
+        return values[0] / total, 100.0 * values[1] / total
+
+    def _clip(self) -> None:
+        # Host and each seed are clipped separately, so a seed's gradients cannot starve the host's.
+        nn.utils.clip_grad_norm_(self.model.host_parameters(), MAX_GRAD_NORM, foreach=True)
+        for _, module in self.model.seed_modules():
+            params = [p for p in module.parameters() if p.grad is not None]
+            if params:
+                nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM, foreach=True)
+
+    def evaluate(self) -> tuple[float, float, dict[str, float]]:
+        """Validation loss and accuracy, and each blended seed's counterfactual contribution."""
+        model, data = self.model, self.data
+        ablate = [
+            sid
+            for sid, record in model.records.items()
+            if record.state is not None
+            and record.state.stage in (Stage.BLENDING, Stage.HOLDING, Stage.FOSSILIZED)
+            and record.state.alpha > 0.0
+        ]
+        configs: list[dict[str, float]] = [{}] + [{sid: 0.0} for sid in ablate]
+        k = len(configs)
+        loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
+        correct = torch.zeros(k, dtype=torch.int64, device=self.device)
+        count = torch.zeros((), dtype=torch.int64, device=self.device)
+        bs = max(self.info.batch_size, 256)
+        n = data.val_x.shape[0]
+        with torch.no_grad():
+            for start in range(0, n, bs):
+                x, y = data.val_x[start : start + bs], data.val_y[start : start + bs]
+                if x.dim() == 4:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with self._autocast():
+                    out = model.fused_forward(x, configs)  # [K, B, ...]
+                loss_sum += self.task.loss(out[0], y).float() * y.numel()
+                correct += (out.argmax(dim=-1) == y.unsqueeze(0)).reshape(k, -1).sum(dim=1)
+                count += y.numel()
+        values = torch.cat(
+            [loss_sum.double().reshape(1), count.double().reshape(1), correct.double()]
+        ).tolist()
+        total = max(values[1], 1.0)
+        accuracies = [100.0 * c / total for c in values[2:]]
+        contributions = {sid: accuracies[0] - accuracies[i + 1] for i, sid in enumerate(ablate)}
+        return values[0] / total, accuracies[0], contributions
+
+    def step(self) -> EpochResult:
+        with self._own_rng():
+            return self._step()
+
+    def _step(self) -> EpochResult:
+        self.epoch += 1
+        epoch = self.epoch
+        train_loss, train_acc = self.train_epoch()
+        val_loss, val_acc, contributions = self.evaluate()
+        model = self.model
+        for sid, value in contributions.items():
+            state = model.records[sid].state
+            if state is not None:
+                state.record_contribution(value)
+        rolled_back = False
+        if self.governor is not None:
+            verdict = self.governor.check(val_loss, epoch=epoch)
+            if verdict.panic:
+                self.governor.rollback(model, reason=verdict.reason or "governor", epoch=epoch)
+                model.clear_optimizer_moments()
+                if self.scaler is not None:
+                    self.scaler = torch.amp.GradScaler("cuda")
+                rolled_back = True
+        if math.isfinite(val_acc):
+            model.record_accuracy(val_acc)
+        signals = self.tracker.update(
+            epoch=epoch,
+            max_epochs=self.max_epochs,
+            train_loss=train_loss,
+            train_accuracy=train_acc,
+            val_loss=val_loss,
+            val_accuracy=val_acc,
+            model=model,
+        )
+        action = Action() if rolled_back else self.policy.decide(signals)
+        ok = self._apply(action)
+        fossilized = action.op is Op.FOSSILIZE and ok
+        model.step_epoch(epoch=epoch)
+        if (
+            self.governor is not None
+            and not rolled_back
+            and (fossilized or epoch % self.snapshot_every == 0)
+        ):
+            self.governor.snapshot(model)
+        counts = model.parameter_counts()
+        record = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_accuracy": train_acc,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "params_total": counts.total,
+            "rolled_back": rolled_back,
+        }
+        self.history.append(record)
+        stages = {v.slot_id: v.stage.name for v in signals.slots}
+        self._emit(
+            EpochCompleted(
+                epoch=epoch,
+                arm=self.arm,
+                train_loss=train_loss,
+                train_accuracy=train_acc,
+                val_loss=val_loss,
+                val_accuracy=val_acc,
+                params_total=counts.total,
+                params_host=counts.host,
+                contributions=contributions,
+                action=action.op.name,
+                action_slot=action.slot,
+                action_ok=ok,
+                stages=stages,
+                alphas={
+                    sid: float(r.state.alpha)
+                    for sid, r in model.records.items()
+                    if r.state is not None
+                },
+            )
+        )
+        return EpochResult(
+            epoch=epoch,
+            train_loss=train_loss,
+            train_accuracy=train_acc,
+            val_loss=val_loss,
+            val_accuracy=val_acc,
+            rolled_back=rolled_back,
+            action=action,
+            action_ok=ok,
+            signals=signals,
+        )
+
+    def apply(self, action: Action) -> bool:
+        """Execute an action; an action the lifecycle refuses is a no-op that returns False."""
+        with self._own_rng():
+            return self._apply(action)
+
+    def _apply(self, action: Action) -> bool:
+        model, epoch = self.model, self.epoch
+        try:
+            if action.op is Op.WAIT:
+                return True
+            if action.slot is None:
+                return False
+            if action.op is Op.GERMINATE:
+                model.germinate(
+                    action.slot,
+                    action.blueprint or "",
+                    algorithm=action.style.algorithm,
+                    alpha_target=action.alpha_target,
+                    tempo=action.tempo,
+                    curve=action.style.curve,
+                    steepness=action.steepness,
+                    epoch=epoch,
+                )
+                return True
+            if action.op is Op.ADVANCE:
+                return model.advance(action.slot, epoch=epoch).passed
+            if action.op is Op.FOSSILIZE:
+                return model.fossilize(action.slot, epoch=epoch).passed
+            if action.op is Op.PRUNE:
+                model.schedule_prune(
+                    action.slot,
+                    steps=action.alpha_speed,
+                    curve=action.alpha_curve,
+                    steepness=action.steepness,
+                    reason=action.reason or "policy",
+                    epoch=epoch,
+                )
+                return True
+            if action.op is Op.SET_ALPHA_TARGET:
+                model.set_alpha_target(
+                    action.slot,
+                    action.alpha_target,
+                    steps=action.alpha_speed,
+                    curve=action.alpha_curve,
+                    steepness=action.steepness,
+                    epoch=epoch,
+                )
+                return True
+        except LifecycleError:
+            return False
+        return False
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        # Canonical group order (host first, then seeds by slot) so a resumed optimizer matches.
+        groups = self.optimizer.param_groups
+        groups.sort(
+            key=lambda g: (
+                g.get("esper_slot") is not None,
+                self.model.slot_ids.index(g["esper_slot"]) if g.get("esper_slot") else -1,
+            )
+        )
+        return {
+            "epoch": self.epoch,
+            "model": self.model.grown_state(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "data_generator": self.data_generator.get_state(),
+            "aug_generator": self.aug_generator.get_state(),
+            "rng_cpu": self._rng_cpu,
+            "rng_cuda": self._rng_cuda,
+            "tracker": self.tracker.state_dict(),
+            "policy": self.policy.state_dict(),
+            "governor": self.governor.state_dict() if self.governor is not None else None,
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with self._own_rng():  # rebuilding seeds must not disturb anyone's random stream
+            self.model.load_grown_state(state["model"])
+        groups = self.optimizer.param_groups
+        groups.sort(
+            key=lambda g: (
+                g.get("esper_slot") is not None,
+                self.model.slot_ids.index(g["esper_slot"]) if g.get("esper_slot") else -1,
+            )
+        )
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state["scaler"] is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        self.data_generator.set_state(state["data_generator"])
+        self.aug_generator.set_state(state["aug_generator"])
+        self._rng_cpu = state["rng_cpu"]
+        self._rng_cuda = state["rng_cuda"]
+        self.tracker.load_state_dict(state["tracker"])
+        self.policy.load_state_dict(state["policy"])
+        if self.governor is not None and state["governor"] is not None:
+            self.governor.load_state_dict(state["governor"])
+        self.history = list(state["history"])
+        self.epoch = int(state["epoch"])

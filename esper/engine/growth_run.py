@@ -1,0 +1,233 @@
+"""``esper run``: grow a network with a controller, next to the same host kept static.
+
+Two environments ("arms") train side by side from the same seed and data: ``grown`` under the
+configured controller and, unless disabled, ``static`` under a controller that never grows.
+Every ``checkpoint_every`` epochs (and at the end) the state of both arms is written atomically
+to ``checkpoint.pt``; `resume` continues from it to the same final numbers an uninterrupted run
+reaches. At the end ``summary.json`` holds the final figures for tools and comparisons.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import structlog
+import torch
+
+from esper.atomic import write_text_atomic
+from esper.catalog import BlueprintCatalog
+from esper.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from esper.config import EsperConfig
+from esper.engine.environment import Environment, EpochResult
+from esper.errors import EsperError
+from esper.governor import Governor
+from esper.lifecycle import QualityGates, Stage
+from esper.policy import Policy
+from esper.registry import Registries
+from esper.run_session import RunSession
+from esper.task import Task
+
+log = structlog.get_logger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+SUMMARY_NAME = "summary.json"
+STATIC_POLICY = "esper.policies.heuristic:static"
+
+Progress = Callable[[str, EpochResult, Environment], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise EsperError(f"run.device = {name!r} but CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise EsperError(
+                f"run.device = {name!r} but only {torch.cuda.device_count()} CUDA device(s) exist"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise EsperError("run.device = 'mps' but MPS is not available on this machine")
+    return device
+
+
+@attrs.define
+class GrowthRun:
+    """Both arms of one ``esper run`` and the loop that drives them."""
+
+    config: EsperConfig
+    registries: Registries
+    session: RunSession
+    task: Task
+    arms: dict[str, Environment]
+    started: float = attrs.field(factory=time.perf_counter)
+    wall_before: float = 0.0
+
+    @classmethod
+    def build(cls, config: EsperConfig, registries: Registries, session: RunSession) -> GrowthRun:
+        run = config.run
+        device = resolve_device(run.device)
+        task_comp = config.components["task"]
+        task: Task = registries["tasks"].get(task_comp.id).build(task_comp.options)
+        data_dir = Path(run.data_dir) if run.data_dir else None
+        data = task.load(seed=run.seed, data_dir=data_dir)
+        arms: dict[str, Environment] = {}
+        names = ["grown"] + (["static"] if run.static_baseline else [])
+        for arm in names:
+            policy_id = config.components["policy"].id if arm == "grown" else STATIC_POLICY
+            arms[arm] = cls._environment(
+                config, registries, session, task, data, device, arm, policy_id
+            )
+        return cls(config=config, registries=registries, session=session, task=task, arms=arms)
+
+    @staticmethod
+    def _environment(
+        config: EsperConfig,
+        registries: Registries,
+        session: RunSession,
+        task: Task,
+        data: Any,
+        device: torch.device,
+        arm: str,
+        policy_id: str,
+    ) -> Environment:
+        run = config.run
+
+        def emit(event: Any) -> None:
+            session.emit(event)
+
+        catalog_topology = task.info.topology
+        catalog = BlueprintCatalog(registries["blueprints"], catalog_topology)
+        options = config.components["policy"].options if arm == "grown" else None
+        policy: Policy = registries["policies"].get(policy_id).build(options, catalog=catalog)
+        governor: Governor | None = None
+        if "governor" in config.components:
+            gov = config.components["governor"]
+            governor = (
+                registries["governors"].get(gov.id).build(gov.options, task=task.info, emit=emit)
+            )
+        env = Environment(
+            task=task,
+            registries=registries,
+            policy=policy,
+            governor=governor,
+            device=device,
+            seed=run.seed,
+            max_epochs=run.epochs,
+            slots=list(run.slots) or None,
+            amp=run.amp,
+            batches_per_epoch=run.batches_per_epoch or None,
+            data=data,
+            emit=emit,
+            arm=arm,
+        )
+        env.model.gates = QualityGates(config.lifecycle)
+        return env
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self, progress: Progress | None = None) -> dict[str, Any]:
+        total = self.config.run.epochs
+        every = self.config.run.checkpoint_every
+        grown = self.arms["grown"]
+        while grown.epoch < total:
+            for name, env in self.arms.items():
+                result = env.step()
+                if progress is not None:
+                    progress(name, result, env)
+            if grown.epoch % every == 0 or grown.epoch == total:
+                self.checkpoint()
+        summary = self.summary()
+        write_text_atomic(self.session.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def checkpoint(self) -> Path:
+        wall = self.wall_before + (time.perf_counter() - self.started)
+        state = {
+            "run_id": self.session.run_id,
+            "task": self.config.components["task"].id,
+            "slots": {name: env.model.slot_ids for name, env in self.arms.items()},
+            "arms": {name: env.state_dict() for name, env in self.arms.items()},
+            "wall_time_s": wall,
+        }
+        return save_checkpoint(self.session.run_dir / CHECKPOINT_NAME, state)
+
+    def restore(self, path: Path) -> None:
+        state = load_checkpoint(path)
+        if state.get("task") != self.config.components["task"].id:
+            raise CheckpointError(
+                f"{path}: checkpoint is for task {state.get('task')!r}, this run's task is "
+                f"{self.config.components['task'].id!r}"
+            )
+        if set(state["arms"]) != set(self.arms):
+            raise CheckpointError(
+                f"{path}: checkpoint has arms {sorted(state['arms'])}, this run has {sorted(self.arms)}"
+            )
+        for name, env in self.arms.items():
+            if state["slots"][name] != env.model.slot_ids:
+                raise CheckpointError(
+                    f"{path}: checkpoint was made with slots {state['slots'][name]}, this run enables {env.model.slot_ids}"
+                )
+        for name, env in self.arms.items():
+            try:
+                env.load_state_dict(state["arms"][name])
+            except (KeyError, EsperError, RuntimeError, ValueError) as exc:
+                raise CheckpointError(f"{path}: cannot restore arm {name!r}: {exc}") from None
+        self.wall_before = float(state.get("wall_time_s", 0.0))
+
+    def summary(self) -> dict[str, Any]:
+        wall = self.wall_before + (time.perf_counter() - self.started)
+        info = self.task.info
+        out: dict[str, Any] = {
+            "run_id": self.session.run_id,
+            "task": self.config.components["task"].id,
+            "task_kind": info.kind,
+            "policy": self.config.components["policy"].id,
+            "epochs": self.config.run.epochs,
+            "seed": self.config.run.seed,
+            "wall_time_s": round(wall, 3),
+        }
+        for name, env in self.arms.items():
+            last = env.history[-1] if env.history else {}
+            counts = env.model.parameter_counts()
+            outcome: dict[str, int] = {"germinated": 0, "fossilized": 0, "pruned": 0}
+            for record in env.model.records.values():
+                outcome["germinated"] += record.seeds_germinated
+                if record.state is not None and record.state.stage is Stage.FOSSILIZED:
+                    outcome["fossilized"] += 1
+            outcome["pruned"] = (
+                outcome["germinated"]
+                - outcome["fossilized"]
+                - sum(
+                    1
+                    for r in env.model.records.values()
+                    if r.state is not None
+                    and r.state.stage
+                    in (Stage.GERMINATED, Stage.TRAINING, Stage.BLENDING, Stage.HOLDING)
+                )
+            )
+            arm: dict[str, Any] = {
+                "val_accuracy": last.get("val_accuracy"),
+                "val_loss": last.get("val_loss"),
+                "best_val_accuracy": max((h["val_accuracy"] for h in env.history), default=None),
+                "params": {
+                    "host": counts.host,
+                    "active_seeds": counts.active_seeds,
+                    "fossilized": counts.fossilized,
+                    "total": counts.total,
+                },
+                "growth_ratio": counts.growth_ratio,
+                "seeds": outcome,
+                "rollbacks": sum(1 for h in env.history if h["rolled_back"]),
+            }
+            if info.kind == "language_model" and last.get("val_loss") is not None:
+                arm["val_perplexity"] = math.exp(min(last["val_loss"], 50.0))
+            out[name] = arm
+        return out

@@ -1,0 +1,25 @@
+"""``esper.policies.heuristic`` and ``esper.policies.static``: rule-based controllers.
+
+Hook module only (no torch); the controllers live in `esper_plugins.policies.heuristic`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from esper.plugin import PolicySpec, hookimpl
+
+
+@hookimpl
+def esper_policies() -> Iterator[PolicySpec]:
+    yield PolicySpec(
+        name="heuristic",
+        factory="esper_plugins.policies.heuristic:HeuristicPolicy",
+        config_cls="esper_plugins.policies.config:HeuristicConfig",
+        summary="Germinates on a plateau, advances seeds through the gates, fossilizes contributors, prunes failures.",
+    )
+    yield PolicySpec(
+        name="static",
+        factory="esper_plugins.policies.heuristic:StaticPolicy",
+        summary="Never grows anything: the static-host baseline.",
+    )

@@ -1,0 +1,97 @@
+"""Helpers shared by the built-in tasks: seeded streams, hosts by registry, augmentation."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import torch
+import torch.nn.functional as F
+
+from esper.errors import EsperError
+from esper.host import SlottedHost
+from esper.registry import Registries
+
+
+def stream_seed(seed: int, *labels: object) -> int:
+    """A 63-bit seed for one named random stream of a run seed (``stream_seed(7, "image", "val")``).
+
+    Hashing keeps the streams independent (the validation set does not change when the
+    training set grows) and is the same on every platform and Python version.
+    """
+    text = ":".join(str(part) for part in (seed, *labels))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
+
+def cpu_generator(seed: int, *labels: object) -> torch.Generator:
+    """A CPU generator for one random stream; CPU streams are identical on every machine."""
+    return torch.Generator(device="cpu").manual_seed(stream_seed(seed, *labels))
+
+
+def build_host(
+    registries: Registries,
+    *,
+    task: str,
+    topology: str,
+    host_name: str,
+    preset: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+    **build_kwargs: Any,
+) -> SlottedHost:
+    """Build ``host_name`` through the host registry with ``preset | overrides`` as its config.
+
+    The options are structured with the host's own config class, so a wrong option is reported
+    by the host plugin's validators, as a user error naming the task's ``host`` table.
+    """
+    entry = registries["hosts"].get(host_name, where=lambda spec: spec.topology == topology)
+    options = {**preset, **overrides}
+    config_cls = entry.spec.load_config_cls()
+    config: Any = None
+    if config_cls is None:
+        if options:
+            raise EsperError(f"task {task!r}: host {entry.id!r} takes no options, got {options}")
+    else:
+        known = {a.name for a in attrs.fields(config_cls)}
+        # Presets name options of the built-in host; another host may not have them all.
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise EsperError(
+                f"task {task!r}: unknown host option(s) {', '.join(unknown)} for {entry.id!r}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        try:
+            config = config_cls(**{k: val for k, val in options.items() if k in known})
+        except (TypeError, ValueError) as exc:
+            raise EsperError(f"task {task!r}: invalid host option for {entry.id!r}: {exc}") from exc
+    host = entry.build(config, **build_kwargs)
+    if not isinstance(host, SlottedHost):
+        raise EsperError(
+            f"task {task!r}: host {entry.id!r} built a {type(host).__name__}, not a SlottedHost"
+        )
+    return host
+
+
+def crop_flip(x: torch.Tensor, generator: torch.Generator, *, padding: int = 4) -> torch.Tensor:
+    """Random crop after zero padding, and random horizontal flip, per image, on x's device.
+
+    The random draws come from ``generator`` (best on ``x``'s device, so nothing syncs); the
+    same generator state gives the same batch. Tensor ops only (no Python loop over images),
+    so it is cheap on a GPU and traceable.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"crop_flip expects [B, C, H, W], got shape {tuple(x.shape)}")
+    b, c, h, w = x.shape
+    dev = x.device
+    gdev = generator.device
+    offsets = torch.randint(0, 2 * padding + 1, (2, b), generator=generator, device=gdev)
+    flip = torch.rand(b, generator=generator, device=gdev) < 0.5
+    offsets, flip = offsets.to(dev), flip.to(dev)
+    padded = F.pad(x, (padding, padding, padding, padding))
+    rows = offsets[0].view(b, 1) + torch.arange(h, device=dev)
+    cols = offsets[1].view(b, 1) + torch.arange(w, device=dev)
+    # A flipped crop reads its columns right to left.
+    cols = torch.where(flip.view(b, 1), cols.flip(1), cols)
+    out = padded.gather(2, rows.view(b, 1, h, 1).expand(b, c, h, w + 2 * padding))
+    return out.gather(3, cols.view(b, 1, 1, w).expand(b, c, h, w))

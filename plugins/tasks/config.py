@@ -1,0 +1,151 @@
+"""Options of the built-in tasks (the ``[task]`` config table structures into these). No torch.
+
+Every task has a ``host`` table of overrides for its host's own config class (for example
+``[task.host] base_channels = 16``). The task merges them over its preset and builds the host
+through the host registry, so the options are checked by the host plugin itself when the host
+is built; this module never needs to know them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from attrs import validators as v
+
+TOKENIZERS = ("char", "word")
+
+
+def _host_overrides(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise TypeError(f"host must be a table of host options, got {value!r}")
+    return dict(value)
+
+
+def _non_empty_str(_inst: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"'{attribute.name}' must be a non-empty string, got {value!r}")
+
+
+def _optional_positive_int(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"'{attribute.name}' must be a positive integer or None, got {value!r}")
+
+
+def _host_field() -> Any:
+    # Compared, but left out of the hash: a dict is unhashable.
+    return attrs.field(factory=dict, converter=_host_overrides, hash=False)
+
+
+def _lr_field(default: float) -> Any:
+    return attrs.field(default=default, converter=float, validator=v.gt(0.0))
+
+
+@attrs.frozen(kw_only=True)
+class ImageTaskConfig:
+    """Options of the embedded image tasks (``image``, ``image-impaired``, ``image-minimal``).
+
+    The images are generated procedurally from the run seed (no files, no network): 32x32 RGB,
+    ``classes`` classes, each a family of ``modes`` parametric patterns (gratings, plaids,
+    rings, checkerboards, spokes) at random positions, scales and phases, over coloured
+    clutter, with smaller distractor patterns and pixel noise. ``modes``, ``noise`` and
+    ``distractors`` set the difficulty.
+    """
+
+    classes: int = attrs.field(default=12, validator=[v.instance_of(int), v.ge(2), v.le(256)])
+    train_size: int = attrs.field(default=6000, validator=[v.instance_of(int), v.ge(1)])
+    val_size: int = attrs.field(default=1200, validator=[v.instance_of(int), v.ge(1)])
+    #: Prototype patterns per class (a class is a family of unrelated-looking patterns).
+    modes: int = attrs.field(default=3, validator=[v.instance_of(int), v.ge(1), v.le(16)])
+    #: Standard deviation of the uniform pixel noise, in units of the [0, 1] pixel range.
+    noise: float = attrs.field(default=0.1, converter=float, validator=[v.ge(0.0), v.le(1.0)])
+    #: Smaller, fainter patterns of random classes added to every image.
+    distractors: int = attrs.field(default=2, validator=[v.instance_of(int), v.ge(0), v.le(8)])
+    #: Random crop (padding 4) and horizontal flip of training batches, on the device.
+    augment: bool = attrs.field(default=True, validator=v.instance_of(bool))
+    batch_size: int = attrs.field(default=128, validator=[v.instance_of(int), v.ge(1)])
+    host_lr: float = _lr_field(0.01)
+    seed_lr: float = _lr_field(0.01)
+    #: Registry name of the host (any host plugin of topology ``cnn``).
+    host_name: str = attrs.field(default="cnn", validator=[v.instance_of(str), v.min_len(1)])
+    #: Overrides of the host's config class, merged over the task's preset.
+    host: dict[str, Any] = _host_field()  # noqa: RUF009 (an attrs field, not a default)
+
+
+@attrs.frozen(kw_only=True)
+class CIFAR10TaskConfig:
+    """Options of the ``cifar10`` task (CIFAR-10 from local files, or downloaded on request).
+
+    ``root`` overrides the run's data directory; ``download`` fetches the dataset with
+    torchvision (``pip install 'esper[vision]'``). Without torchvision the standard python
+    batches in ``<root>/cifar-10-batches-py`` are read directly.
+    """
+
+    root: str | None = attrs.field(default=None, validator=v.optional(v.instance_of(str)))
+    download: bool = attrs.field(default=False, validator=v.instance_of(bool))
+    #: Use only the first N training / test images (None: all 50,000 / 10,000).
+    train_size: int | None = attrs.field(
+        default=None, validator=v.optional([v.instance_of(int), v.ge(1)])
+    )
+    val_size: int | None = attrs.field(
+        default=None, validator=v.optional([v.instance_of(int), v.ge(1)])
+    )
+    augment: bool = attrs.field(default=True, validator=v.instance_of(bool))
+    batch_size: int = attrs.field(default=128, validator=[v.instance_of(int), v.ge(1)])
+    host_lr: float = _lr_field(0.01)
+    seed_lr: float = _lr_field(0.01)
+    host_name: str = attrs.field(default="cnn", validator=[v.instance_of(str), v.min_len(1)])
+    host: dict[str, Any] = _host_field()  # noqa: RUF009 (an attrs field, not a default)
+
+
+@attrs.frozen(kw_only=True)
+class StoriesTaskConfig:
+    """Options of the embedded language-modelling task ``stories``.
+
+    The corpus is generated from a small grammar of tiny stories (characters, places, objects,
+    simple plots), deterministic from the run seed; the vocabulary is the grammar's own, so it
+    does not depend on the seed. Stories are joined with an end-of-text token and cut into
+    non-overlapping windows of ``block_size + 1`` tokens (inputs ``w[:-1]``, targets ``w[1:]``).
+    """
+
+    tokenizer: str = attrs.field(default="word", validator=v.in_(TOKENIZERS))
+    block_size: int = attrs.field(default=64, validator=[v.instance_of(int), v.ge(2)])
+    train_windows: int = attrs.field(default=3000, validator=[v.instance_of(int), v.ge(1)])
+    val_windows: int = attrs.field(default=300, validator=[v.instance_of(int), v.ge(1)])
+    batch_size: int = attrs.field(default=32, validator=[v.instance_of(int), v.ge(1)])
+    host_lr: float = _lr_field(0.1)
+    seed_lr: float = _lr_field(0.1)
+    host_name: str = attrs.field(
+        default="transformer", validator=[v.instance_of(str), v.min_len(1)]
+    )
+    host: dict[str, Any] = _host_field()  # noqa: RUF009 (an attrs field, not a default)
+
+
+@attrs.frozen(kw_only=True)
+class TextTaskConfig:
+    """Options of the ``text`` task: language modelling on a local UTF-8 text file.
+
+    ``path`` is read as given (relative paths from the working directory). Documents may be
+    separated by ``separator`` (TinyStories' ``<|endoftext|>`` by default); each separator
+    becomes the end-of-text token. The vocabulary is built from the file itself (for
+    ``tokenizer = "word"``, the ``max_vocab - 2`` most frequent words plus end-of-text and
+    unknown). The last ``val_fraction`` of the tokens is the validation split.
+    """
+
+    path: str = attrs.field(validator=_non_empty_str)
+    tokenizer: str = attrs.field(default="char", validator=v.in_(TOKENIZERS))
+    separator: str = attrs.field(default="<|endoftext|>", validator=v.instance_of(str))
+    #: Read at most this many characters of the file (None: all of it).
+    max_chars: int | None = attrs.field(default=5_000_000, validator=_optional_positive_int)
+    max_vocab: int = attrs.field(default=5000, validator=[v.instance_of(int), v.ge(3)])
+    block_size: int = attrs.field(default=64, validator=[v.instance_of(int), v.ge(2)])
+    val_fraction: float = attrs.field(
+        default=0.1, converter=float, validator=[v.gt(0.0), v.lt(1.0)]
+    )
+    batch_size: int = attrs.field(default=32, validator=[v.instance_of(int), v.ge(1)])
+    host_lr: float = _lr_field(0.1)
+    seed_lr: float = _lr_field(0.1)
+    host_name: str = attrs.field(
+        default="transformer", validator=[v.instance_of(str), v.min_len(1)]
+    )
+    host: dict[str, Any] = _host_field()  # noqa: RUF009 (an attrs field, not a default)
