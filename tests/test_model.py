@@ -267,3 +267,28 @@ def test_fused_forward_with_identical_configs_and_on_sequences() -> None:
         host_only = seq(tokens)  # TRAINING incubator: exactly the host
     torch.testing.assert_close(out[0], host_only)
     torch.testing.assert_close(out[1], full)
+
+
+def test_a_blueprint_from_a_third_party_plugin_grows_in_a_slot(
+    esper_manager, register_plugin
+) -> None:
+    from esper.catalog import BlueprintCatalog
+    from esper.plugin import BlueprintSpec, hookimpl
+    from esper.registry import Registries
+
+    class ThirdParty:
+        @hookimpl
+        def esper_blueprints(self):
+            yield BlueprintSpec(name="tiny_conv", topology="cnn", factory="support.tiny:conv_seed")
+
+    register_plugin(ThirdParty(), name="thirdparty")
+    catalog = BlueprintCatalog(Registries(esper_manager)["blueprints"], "cnn")
+    assert "thirdparty:tiny_conv" in catalog.ids  # a valid action for any controller
+    model = MorphogeneticModel(TinyCNN(), catalog)
+    model.germinate("r0c1", "tiny_conv")
+    model.advance("r0c1")
+    nn.functional.cross_entropy(model(X), Y).backward()
+    seed = model.records["r0c1"].module.seed
+    assert seed.conv.weight.grad is not None
+    assert seed.conv.weight.grad.abs().sum() > 0
+    assert model.records["r0c1"].state.blueprint_id == "thirdparty:tiny_conv"

@@ -196,3 +196,51 @@ def test_gradient_health_flags_exploding_and_non_finite() -> None:
     nan_report = measure([p], {})
     assert nan_report.host is not None
     assert nan_report.host.health == 0.0
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(alpha=st.just(0.0) | st.floats(1e-4, 1.0), seed=st.integers(0, 2**16))
+def test_blend_endpoints_and_gradients_for_any_alpha(alpha: float, seed: int) -> None:
+    # Spec invariant 11: alpha 0 -> host only, 1 -> seed only, both learn in between.
+    torch.manual_seed(seed)
+    module = SeedModule(Residual(4), channels=4)
+    module.stage = Stage.BLENDING
+    module.isolate = False
+    module.set_alpha(alpha)
+    h = torch.randn(2, 4, 3, 3, requires_grad=True)
+    out = module(h)
+    assert out.shape == h.shape
+    s = module.seed(h)
+    torch.testing.assert_close(out, torch.lerp(h, s, torch.tensor(alpha)), rtol=1e-5, atol=1e-5)
+    out.sum().backward()
+    seed_grad = module.seed.conv.weight.grad
+    if alpha == 0.0:
+        assert seed_grad is None or torch.count_nonzero(seed_grad) == 0
+    else:
+        assert seed_grad is not None
+        assert torch.count_nonzero(seed_grad) > 0
+    assert h.grad is not None
+    assert torch.count_nonzero(h.grad) > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(alpha=st.floats(0.0, 1.0), scale=st.floats(0.0, 50.0), seed=st.integers(0, 2**16))
+def test_multiply_valve_stays_within_its_bounds(alpha: float, scale: float, seed: int) -> None:
+    # Spec invariant 3: identity at alpha 0, multiplier within [1 - alpha, 1 + alpha].
+    torch.manual_seed(seed)
+    module = SeedModule(Residual(4), channels=4, algorithm=AlphaAlgorithm.MULTIPLY)
+    with torch.no_grad():
+        module.seed.conv.weight.mul_(scale)
+    module.stage = Stage.HOLDING
+    module.set_alpha(alpha)
+    h = torch.rand(2, 4, 3, 3) + 0.5  # positive, so out / h is the multiplier
+    with torch.no_grad():
+        ratio = module(h) / h
+    assert float(ratio.min()) >= 1.0 - alpha - 1e-5
+    assert float(ratio.max()) <= 1.0 + alpha + 1e-5
+    if alpha == 0.0:
+        assert torch.equal(module(h), h)

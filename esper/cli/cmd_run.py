@@ -15,6 +15,7 @@ from esper.cli.options import config_options
 def _overrides(
     overrides: tuple[str, ...],
     task: str | None,
+    policy: str | None,
     epochs: int | None,
     device: str | None,
     seed: int | None,
@@ -22,7 +23,12 @@ def _overrides(
     static: bool,
 ) -> list[str]:
     extra = list(overrides)
-    for key, value in (("task.name", task), ("run.device", device), ("run.out", out)):
+    for key, value in (
+        ("task.name", task),
+        ("policy.name", policy),
+        ("run.device", device),
+        ("run.out", out),
+    ):
         if value is not None:
             extra.append(f"{key}={_toml_string(value)}")
     for key, number in (("run.epochs", epochs), ("run.seed", seed)):
@@ -125,6 +131,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @click.command()
 @config_options
 @click.option("--task", default=None, help="Task id or name (e.g. image, image-impaired, stories).")
+@click.option(
+    "--policy", default=None, help="Controller id or name (e.g. heuristic, static, lstm)."
+)
 @click.option("--epochs", type=int, default=None, help="Epochs to train (run.epochs).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (run.device).")
 @click.option("--seed", type=int, default=None, help="Random seed (run.seed).")
@@ -137,6 +146,7 @@ def run(
     config_files: tuple[str, ...],
     overrides: tuple[str, ...],
     task: str | None,
+    policy: str | None,
     epochs: int | None,
     device: str | None,
     seed: int | None,
@@ -150,7 +160,9 @@ def run(
 
     manager = get_manager(ctx)
     registries = Registries(manager)
-    raw = load_raw(config_files, _overrides(overrides, task, epochs, device, seed, out, static))
+    raw = load_raw(
+        config_files, _overrides(overrides, task, policy, epochs, device, seed, out, static)
+    )
     _default_task_for_explicit_plugins(manager, registries, raw)
     config = structure(raw, registries, source=", ".join(config_files) or None)
     _execute(manager, registries, config, resume_dir=None, quiet=quiet)

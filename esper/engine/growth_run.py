@@ -138,8 +138,9 @@ class GrowthRun:
         every = self.config.run.checkpoint_every
         grown = self.arms["grown"]
         while grown.epoch < total:
-            for name, env in self.arms.items():
-                result = env.step()
+            for index, (name, env) in enumerate(self.arms.items()):
+                with structlog.contextvars.bound_contextvars(env_id=index, arm=name):
+                    result = env.step()
                 if progress is not None:
                     progress(name, result, env)
             if grown.epoch % every == 0 or grown.epoch == total:

@@ -68,6 +68,11 @@ _TASKS: tuple[tuple[str, str, str, str, str], ...] = (
 )
 
 
+#: The task `esper run` picks for a topology when none is configured (e.g. with
+#: ``--plugin esper.blueprints.transformer``).
+_DEFAULTS = {"image", "stories"}
+
+
 @hookimpl
 def esper_tasks() -> Iterator[TaskSpec]:
     for name, topology, factory, config_cls, summary in _TASKS:
@@ -77,4 +82,5 @@ def esper_tasks() -> Iterator[TaskSpec]:
             factory=factory,
             config_cls=f"{_CONFIG}:{config_cls}",
             summary=summary,
+            tags=("default",) if name in _DEFAULTS else (),
         )
