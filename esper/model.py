@@ -28,7 +28,7 @@ from esper.errors import EsperError
 from esper.gradient_health import GradientReport, measure
 from esper.host import InjectionPoint, SlottedHost
 from esper.lifecycle import GateResult, LifecycleError, QualityGates, SeedState, Stage
-from esper.seed_module import FusedAlphas, SeedModule
+from esper.seed_module import FusedPlan, SeedModule
 from esper.telemetry import Event
 
 #: Version of `MorphogeneticModel.grown_state`; loading another version raises.
@@ -404,7 +404,7 @@ class MorphogeneticModel(nn.Module):
         without gradients, so BatchNorm statistics are untouched and every sample sees
         exactly what a sequential evaluation with that config would. The host computes the
         part before the first slot whose alpha differs between configs once, then fans out
-        to K*B samples (see `FusedAlphas`).
+        only where configurations start to differ (see `FusedPlan`).
         """
         if not configs:
             raise ValueError("fused_forward needs at least one configuration")
@@ -414,29 +414,22 @@ class MorphogeneticModel(nn.Module):
                 raise LifecycleError(f"alpha config names unknown slot(s) {sorted(unknown)}")
         k, batch = len(configs), x.shape[0]
         modules = {sid: r.module for sid, r in self.records.items() if r.module is not None}
+        plan = FusedPlan(
+            {sid: [float(c[sid]) if sid in c else None for c in configs] for sid in modules}, k, batch
+        )
         was_training = self.training
         self.eval()
         try:
             with torch.no_grad():
                 for sid, module in modules.items():
-                    # Current alphas stay on the device: no sync to build the overrides.
-                    current = module.alpha.to(device=x.device, dtype=torch.float32)
-                    values = torch.stack(
-                        [
-                            torch.full((), float(c[sid]), device=x.device) if sid in c else current
-                            for c in configs
-                        ]
-                    )
-                    specs = {float(c[sid]) if sid in c else None for c in configs}
-                    module.fused = FusedAlphas(k, batch, values, uniform=len(specs) == 1)
+                    module.slot_id = sid
+                    module.fused = plan
                 out: torch.Tensor = self.host(x)
         finally:
             for module in modules.values():
                 module.fused = None
             self.train(was_training)
-        if out.shape[0] == batch:  # no slot told the configurations apart
-            return out.unsqueeze(0).expand((k, *out.shape))
-        return out.reshape((k, batch, *out.shape[1:]))
+        return plan.gather(out, k)
 
     # -- accounting, gradients, optimizers ----------------------------------------------------
 

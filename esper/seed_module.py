@@ -49,24 +49,65 @@ class GatedBlend(nn.Module):
         return torch.sigmoid(self.fc2(hidden)).reshape(shape)
 
 
-class FusedAlphas:
-    """This slot's alpha in each of K configurations of a fused evaluation over a batch of B.
+class FusedPlan:
+    """Shared state of one fused counterfactual evaluation of K alpha configurations.
 
-    The host's features stay at batch B until the first slot whose alpha differs between
-    configurations; that slot repeats them K times (configuration-major), and every later slot
-    sees K*B samples. Everything before that point is computed once for all K configurations.
+    The batch dimension holds *groups* of B samples; each group stands for the configurations
+    that have behaved identically so far. It starts as one group (the plain batch). At each
+    slot, a group whose configurations disagree about that slot's alpha is split, and only
+    then are its features repeated. So the host computes each distinct prefix once: with the
+    usual "everything on, and each seed removed in turn" set, the part before the first seed
+    runs once, the part after the k-th seed k+1 times, instead of K times everywhere.
     """
 
-    def __init__(self, k: int, batch: int, values: torch.Tensor, uniform: bool) -> None:
-        self.k, self.batch, self.values, self.uniform = k, batch, values, uniform
+    def __init__(self, alphas: dict[str, list[float | None]], k: int, batch: int) -> None:
+        # alphas[slot][c]: configuration c's alpha at that slot (None = the slot's current alpha).
+        self.alphas = alphas
+        self.batch = batch
+        self.groups: list[list[int]] = [list(range(k))]
 
-    def expand_and_alphas(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def apply(
+        self, slot_id: str, h: torch.Tensor, current: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, list[bool]]:
+        """Split groups as this slot requires.
+
+        Returns the features, per-sample alphas, and for each group whether its alpha is
+        exactly 0 (then the slot is the identity for it).
+        """
+        wanted = self.alphas.get(slot_id)
         tail = (1,) * (h.dim() - 1)
-        if h.shape[0] == self.batch and not self.uniform and self.k > 1:
-            h = h.repeat((self.k, *tail))
-        if h.shape[0] == self.batch * self.k and self.k > 1:
-            return h, self.values.repeat_interleave(self.batch).reshape((-1, *tail))
-        return h, self.values[0].reshape((1, *tail))
+        if wanted is None:
+            return h, current.reshape((1, *tail)), [False] * len(self.groups)
+        new_groups: list[list[int]] = []
+        sources: list[int] = []
+        values: list[float | None] = []
+        for index, group in enumerate(self.groups):
+            by_value: dict[float | None, list[int]] = {}
+            for config in group:
+                by_value.setdefault(wanted[config], []).append(config)
+            for value, members in by_value.items():
+                new_groups.append(members)
+                sources.append(index)
+                values.append(value)
+        b = self.batch
+        if len(new_groups) != len(self.groups):
+            h = torch.cat([h[i * b : (i + 1) * b] for i in sources])
+        self.groups = new_groups
+        scalars = torch.stack(
+            [
+                current
+                if v is None
+                else torch.full((), v, dtype=current.dtype, device=current.device)
+                for v in values
+            ]
+        )
+        return h, scalars.repeat_interleave(b).reshape((-1, *tail)), [v == 0.0 for v in values]
+
+    def gather(self, out: torch.Tensor, k: int) -> torch.Tensor:
+        """``[groups * B, ...]`` host output -> ``[K, B, ...]`` in configuration order."""
+        b = self.batch
+        where = {config: g for g, members in enumerate(self.groups) for config in members}
+        return torch.stack([out[where[c] * b : (where[c] + 1) * b] for c in range(k)])
 
 
 class SeedModule(nn.Module):
@@ -88,8 +129,9 @@ class SeedModule(nn.Module):
         self.register_buffer("alpha", torch.zeros(()), persistent=True)
         # Per-sample alphas (one evaluation, sequential style); None outside it.
         self.alpha_override: torch.Tensor | None = None
-        # Fused counterfactual pass: see `FusedAlphas`; None outside it.
-        self.fused: FusedAlphas | None = None
+        # Fused counterfactual pass: see `FusedPlan`; None outside it.
+        self.fused: FusedPlan | None = None
+        self.slot_id = ""
 
     def set_algorithm(self, algorithm: AlphaAlgorithm) -> None:
         algorithm = AlphaAlgorithm(algorithm)
@@ -108,9 +150,11 @@ class SeedModule(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         if not is_active(self.stage):
             return h
-        override = self.alpha_override
         if self.fused is not None:
-            h, override = self.fused.expand_and_alphas(h)
+            return self._fused_forward(h, self.fused)
+        return self._blend(h, self.alpha_override)
+
+    def _blend(self, h: torch.Tensor, override: torch.Tensor | None) -> torch.Tensor:
         x = h.detach() if self.isolate else h
         s: torch.Tensor = self.seed(x)
         if s.dtype != h.dtype:
@@ -123,3 +167,24 @@ class SeedModule(nn.Module):
         if self.algorithm is AlphaAlgorithm.GATE and self.gate is not None:
             alpha = (alpha * self.gate(x).to(h.dtype)).clamp(0.0, 1.0)
         return torch.lerp(h, s, alpha)
+
+    def _fused_forward(self, h: torch.Tensor, plan: FusedPlan) -> torch.Tensor:
+        h, alphas, off = plan.apply(self.slot_id, h, self.alpha.to(torch.float32))
+        if not any(off):
+            return self._blend(h, alphas)
+        # Every blend is the identity at alpha 0: run the seed only for the groups that use it.
+        b = plan.batch
+        on = [g for g, skip in enumerate(off) if not skip]
+        if not on:
+            return h
+        blended = self._blend(
+            torch.cat([h[g * b : (g + 1) * b] for g in on]),
+            torch.cat([alphas[g * b : (g + 1) * b] for g in on]) if alphas.shape[0] > 1 else alphas,
+        )
+        rows = iter(range(len(on)))
+        return torch.cat(
+            [
+                h[g * b : (g + 1) * b] if skip else blended[(i := next(rows)) * b : (i + 1) * b]
+                for g, skip in enumerate(off)
+            ]
+        )
