@@ -47,7 +47,7 @@ def _toml_string(value: str) -> str:
 
 def _default_task_for_explicit_plugins(manager: Any, registries: Any, raw: dict[str, Any]) -> None:
     """``--plugin esper.blueprints.transformer`` with no task configured: use that topology's default task."""
-    if "task" in raw:
+    if isinstance(raw.get("task"), dict) and "name" in raw["task"]:
         return
     topologies = {
         reg.spec.topology
@@ -61,7 +61,8 @@ def _default_task_for_explicit_plugins(manager: Any, registries: Any, raw: dict[
         e for e in registries["tasks"] if e.spec.topology == topology and "default" in e.spec.tags
     ]
     if candidates:
-        raw["task"] = {"name": candidates[0].id}
+        task = raw.get("task") if isinstance(raw.get("task"), dict) else {}
+        raw["task"] = {"name": candidates[0].id, **task}
 
 
 class _Progress:
@@ -111,6 +112,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     if lm:
         row("val perplexity", lambda a: f"{a.get('val_perplexity', float('nan')):.2f}")
     row("val accuracy" + (" (next token)" if lm else ""), lambda a: f"{a['val_accuracy']:.2f}%")
+    row("best val accuracy", lambda a: f"{a['best_val_accuracy']:.2f}%")
     row("val loss", lambda a: f"{a['val_loss']:.4f}")
     row("parameters", lambda a: f"{a['params']['total']:,}")
     row("growth ratio", lambda a: f"{a['growth_ratio']:.3f}")

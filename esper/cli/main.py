@@ -45,6 +45,27 @@ def get_manager(ctx: click.Context) -> Any:
     return root.meta[_MANAGER_KEY]
 
 
+def _hoist_plugin_options(args: list[str]) -> list[str]:
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg == "--plugin" and i + 1 < len(args):
+            hoisted += [arg, args[i + 1]]
+            i += 2
+            continue
+        if arg.startswith("--plugin="):
+            hoisted.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return hoisted + rest
+
+
 class BrokenCommand(click.Command):
     """Stands in for a plugin command that could not be loaded (shown with a dagger)."""
 
@@ -67,6 +88,11 @@ class BrokenCommand(click.Command):
 
 class EsperGroup(click.Group):
     """Lazily resolves core and plugin subcommands."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # `--plugin` may follow the subcommand (`esper run --plugin X`), as pytest's -p may come
+        # anywhere: plugins must load before the subcommand is resolved, so hoist them.
+        return super().parse_args(ctx, _hoist_plugin_options(args))
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         # User errors (bad config, missing plugin) exit 2 with a message and no traceback.

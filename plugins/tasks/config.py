@@ -110,7 +110,7 @@ class StoriesTaskConfig:
 
     tokenizer: str = attrs.field(default="word", validator=v.in_(TOKENIZERS))
     block_size: int = attrs.field(default=64, validator=[v.instance_of(int), v.ge(2)])
-    train_windows: int = attrs.field(default=3000, validator=[v.instance_of(int), v.ge(1)])
+    train_windows: int = attrs.field(default=1500, validator=[v.instance_of(int), v.ge(1)])
     val_windows: int = attrs.field(default=300, validator=[v.instance_of(int), v.ge(1)])
     batch_size: int = attrs.field(default=32, validator=[v.instance_of(int), v.ge(1)])
     host_lr: float = _lr_field(0.1)
