@@ -214,15 +214,19 @@ def test_augmentation_can_be_switched_off() -> None:
 
 
 def test_variant_hosts_match_the_spec_parameter_counts(registries: Registries) -> None:
-    # With 10 classes the presets are the spec's cifar_baseline / impaired / minimal hosts.
+    # With 10 classes: the spec's cifar_baseline and cifar_minimal hosts, and esper's
+    # spatially blind impaired host (base 4, 1x1 kernels).
     cfg = ImageTaskConfig(classes=10)
     baseline = create_image(cfg).build_host(registries)
     impaired = create_image_impaired(cfg).build_host(registries)
     minimal = create_image_minimal(cfg).build_host(registries)
     assert _n_params(baseline) == 6418
-    assert _n_params(impaired) == 77
+    assert _n_params(impaired) == 398
     assert _n_params(minimal) == 164
-    assert impaired.channels == [1, 2, 4]
+    assert impaired.channels == [4, 8, 16]
+    # The prior system's cifar_impaired host is one option away (77 parameters).
+    spec_impaired = create_image_impaired(ImageTaskConfig(classes=10, host={"base_channels": 1}))
+    assert _n_params(spec_impaired.build_host(registries)) == 77
     assert all(b.conv.kernel_size == (1, 1) for b in impaired.blocks)
     assert minimal.channels == [2, 4, 8]
     # No pooling: only the pre-pool slots exist, and the image keeps its 32x32 size.
@@ -235,7 +239,7 @@ def test_default_hosts_for_twelve_classes(registries: Registries) -> None:
         factory.__name__: _n_params(factory().build_host(registries))
         for factory in (create_image, create_image_impaired, create_image_minimal)
     }
-    assert sizes == {"create_image": 6484, "create_image_impaired": 87, "create_image_minimal": 182}
+    assert sizes == {"create_image": 6484, "create_image_impaired": 432, "create_image_minimal": 182}
 
 
 def test_host_options_override_the_preset(registries: Registries) -> None:

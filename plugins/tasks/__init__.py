@@ -31,8 +31,8 @@ _TASKS: tuple[tuple[str, str, str, str, str], ...] = (
         "cnn",
         f"{_PKG}.image:create_image_impaired",
         "ImageTaskConfig",
-        "The image task with the spec's impaired host (base 1, 1x1 kernels: 87 params with "
-        "12 classes); it stays near chance, so seeds must rescue it.",
+        "The image task with a spatially blind host (1x1 kernels, base 4: 432 params with "
+        "12 classes); seeds with 3x3 convolutions must rescue it.",
     ),
     (
         "image-minimal",
