@@ -20,6 +20,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "esper.bench.slots",
     "esper.bench.engine",
     "esper.bench.startup",
+    "esper.bench.policy",
 )
 
 

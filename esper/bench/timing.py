@@ -53,5 +53,11 @@ def compare(
     }
 
 
-def ratio(timings: Mapping[str, Timing], numerator: str, denominator: str) -> float:
+def ratio(
+    timings: Mapping[str, Timing], numerator: str, denominator: str, *, stat: str = "median"
+) -> float:
+    """Ratio of two variants' medians, or of their minimums (``stat="min"``: the runs least
+    disturbed by other work on the machine, the usual choice for the overhead of identical code)."""
+    if stat == "min":
+        return timings[numerator].min_s / timings[denominator].min_s
     return timings[numerator].median_s / timings[denominator].median_s
