@@ -415,7 +415,9 @@ class MorphogeneticModel(nn.Module):
         k, batch = len(configs), x.shape[0]
         modules = {sid: r.module for sid, r in self.records.items() if r.module is not None}
         plan = FusedPlan(
-            {sid: [float(c[sid]) if sid in c else None for c in configs] for sid in modules}, k, batch
+            {sid: [float(c[sid]) if sid in c else None for c in configs] for sid in modules},
+            k,
+            batch,
         )
         was_training = self.training
         self.eval()

@@ -239,7 +239,11 @@ def test_default_hosts_for_twelve_classes(registries: Registries) -> None:
         factory.__name__: _n_params(factory().build_host(registries))
         for factory in (create_image, create_image_impaired, create_image_minimal)
     }
-    assert sizes == {"create_image": 6484, "create_image_impaired": 432, "create_image_minimal": 182}
+    assert sizes == {
+        "create_image": 6484,
+        "create_image_impaired": 432,
+        "create_image_minimal": 182,
+    }
 
 
 def test_host_options_override_the_preset(registries: Registries) -> None:

@@ -177,7 +177,7 @@ def test_stories_task_data_shapes_and_determinism() -> None:
 def test_stories_default_size() -> None:
     task = StoriesTask()
     data = task.load(seed=0)
-    assert data.train_x.shape == (3000, 64)
+    assert data.train_x.shape == (1500, 64)
     assert data.val_x.shape == (300, 64)
     # Most of the vocabulary is used by a corpus this size.
     assert torch.unique(data.train_x).numel() > 0.9 * task.info.num_outputs

@@ -61,8 +61,9 @@ def _default_task_for_explicit_plugins(manager: Any, registries: Any, raw: dict[
         e for e in registries["tasks"] if e.spec.topology == topology and "default" in e.spec.tags
     ]
     if candidates:
-        task = raw.get("task") if isinstance(raw.get("task"), dict) else {}
-        raw["task"] = {"name": candidates[0].id, **task}
+        given = raw.get("task")
+        options: dict[str, Any] = given if isinstance(given, dict) else {}
+        raw["task"] = {"name": candidates[0].id, **options}
 
 
 class _Progress:

@@ -321,6 +321,7 @@ class Environment:
         )
         action = Action() if rolled_back else self.policy.decide(signals)
         ok = self._apply(action)
+        self.tracker.record_action(action.op, ok)
         fossilized = action.op is Op.FOSSILIZE and ok
         model.step_epoch(epoch=epoch)
         if (
@@ -420,6 +421,7 @@ class Environment:
                     steps=action.alpha_speed,
                     curve=action.alpha_curve,
                     steepness=action.steepness,
+                    algorithm=action.style.algorithm,
                     epoch=epoch,
                 )
                 return True

@@ -12,7 +12,8 @@ from typing import Any
 
 import attrs
 
-from esper.alpha import AlphaMode
+from esper.actions import Op
+from esper.alpha import AlphaAlgorithm, AlphaMode
 from esper.lifecycle import Stage
 from esper.model import MorphogeneticModel
 
@@ -38,6 +39,21 @@ class SlotView:
     total_improvement: float | None = None
     contribution: float | None = None
     gradient_health: float | None = None
+    # What learned controllers observe beyond the heuristic's needs (None = not measured).
+    #: Change between the last two contribution measurements (percent points).
+    contribution_velocity: float | None = None
+    #: Epochs recorded since the last contribution measurement.
+    contribution_age: int | None = None
+    previous_gradient_health: float | None = None
+    gradient_norm: float | None = None
+    has_vanishing: bool | None = None
+    has_exploding: bool | None = None
+    alpha_mode: AlphaMode = AlphaMode.HOLD
+    alpha_steps_total: int = 0
+    alpha_steps_done: int = 0
+    alpha_algorithm: AlphaAlgorithm = AlphaAlgorithm.ADD
+    #: Blend ramp length (epochs) chosen at germination.
+    tempo: int = 0
 
     @property
     def free(self) -> bool:
@@ -66,6 +82,9 @@ class Signals:
     loss_history: tuple[float, ...]
     accuracy_history: tuple[float, ...]
     slots: tuple[SlotView, ...]
+    #: The previous epoch's action and whether the engine executed it (None before the first).
+    last_action_op: Op | None = None
+    last_action_ok: bool | None = None
 
     def slot(self, slot_id: str) -> SlotView:
         for view in self.slots:
@@ -81,6 +100,7 @@ def slot_views(model: MorphogeneticModel) -> tuple[SlotView, ...]:
         if state is None:
             views.append(SlotView(slot_id=sid, stage=Stage.DORMANT))
             continue
+        controller = state.alpha_controller
         views.append(
             SlotView(
                 slot_id=sid,
@@ -88,14 +108,25 @@ def slot_views(model: MorphogeneticModel) -> tuple[SlotView, ...]:
                 seed_id=state.seed_id,
                 blueprint=state.blueprint_id,
                 alpha=state.alpha,
-                alpha_target=state.alpha_controller.target,
-                alpha_holding=state.alpha_controller.mode is AlphaMode.HOLD,
+                alpha_target=controller.target,
+                alpha_holding=controller.mode is AlphaMode.HOLD,
                 epochs_in_stage=state.epochs_in_stage,
                 epochs_total=state.epochs_total,
                 improvement_since_stage_start=state.improvement_since_stage_start,
                 total_improvement=state.total_improvement,
                 contribution=state.contribution,
                 gradient_health=state.gradient_health,
+                contribution_velocity=state.contribution_velocity,
+                contribution_age=state.contribution_age,
+                previous_gradient_health=state.previous_gradient_health,
+                gradient_norm=state.gradient_norm,
+                has_vanishing=state.has_vanishing,
+                has_exploding=state.has_exploding,
+                alpha_mode=controller.mode,
+                alpha_steps_total=controller.steps_total,
+                alpha_steps_done=controller.steps_done,
+                alpha_algorithm=record.algorithm,
+                tempo=record.tempo,
             )
         )
     return tuple(views)
@@ -110,6 +141,13 @@ class SignalTracker:
         self.stabilization_epochs = stabilization_epochs
         self.host_stabilized = stabilization_epochs == 0
         self.best_val_accuracy = -math.inf
+        self.last_action_op: Op | None = None
+        self.last_action_ok: bool | None = None
+
+    def record_action(self, op: Op, ok: bool) -> None:
+        """Remember the action the engine just executed; the next `Signals` report it."""
+        self.last_action_op = Op(op)
+        self.last_action_ok = bool(ok)
 
     def update(
         self,
@@ -158,6 +196,8 @@ class SignalTracker:
             loss_history=tuple(list(self.losses)[-5:]),
             accuracy_history=tuple(list(self.accuracies)[-5:]),
             slots=slot_views(model),
+            last_action_op=self.last_action_op,
+            last_action_ok=self.last_action_ok,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -168,6 +208,8 @@ class SignalTracker:
             "stable_streak": self.stable_streak,
             "host_stabilized": self.host_stabilized,
             "best_val_accuracy": self.best_val_accuracy,
+            "last_action_op": None if self.last_action_op is None else int(self.last_action_op),
+            "last_action_ok": self.last_action_ok,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -179,3 +221,8 @@ class SignalTracker:
         self.stable_streak = int(state["stable_streak"])
         self.host_stabilized = bool(state["host_stabilized"])
         self.best_val_accuracy = float(state["best_val_accuracy"])
+        # Checkpoints written before these keys existed resume with "no last action".
+        op = state.get("last_action_op")
+        self.last_action_op = None if op is None else Op(int(op))
+        ok = state.get("last_action_ok")
+        self.last_action_ok = None if ok is None else bool(ok)

@@ -1,6 +1,7 @@
-"""``esper.policies.heuristic`` and ``esper.policies.static``: rule-based controllers.
+"""``esper.policies.heuristic``: the rule-based controllers (heuristic, and the static baseline).
 
-Hook module only (no torch); the controllers live in `esper_plugins.policies.heuristic`.
+Hook module only (no torch): the controllers live in `esper_plugins.policies.heuristic`. The
+learned controller is the separate plugin ``esper.policies.lstm`` (`lstm_plugin`).
 """
 
 from __future__ import annotations

@@ -41,3 +41,65 @@ class HeuristicConfig:
     tempo: int = attrs.field(default=3, validator=v.ge(0))
     #: Wait for the host to stabilise before the first germination.
     wait_for_stabilization: bool = False
+
+
+#: Probability floor per head (the prior system's values): exploration that survives collapse.
+DEFAULT_FLOORS: dict[str, float] = {
+    "op": 0.15,
+    "slot": 0.05,
+    "blueprint": 0.12,
+    "style": 0.08,
+    "tempo": 0.12,
+    "alpha_target": 0.08,
+    "alpha_speed": 0.06,
+    "alpha_curve": 0.06,
+}
+
+
+def _floors(_inst: object, attribute: attrs.Attribute[dict[str, float]], value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValueError(f"'{attribute.name}' must be a table of head name -> floor")
+    unknown = sorted(set(value) - set(DEFAULT_FLOORS))
+    if unknown:
+        raise ValueError(
+            f"'{attribute.name}' names unknown head(s) {unknown} (heads: {', '.join(DEFAULT_FLOORS)})"
+        )
+    for head, floor in value.items():
+        if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 <= floor < 1:
+            raise ValueError(f"'{attribute.name}' must be within [0, 1), got {head} = {floor!r}")
+
+
+@attrs.frozen(kw_only=True)
+class LSTMConfig:
+    """Options of the recurrent actor-critic controller.
+
+    Sizes default to what trains quickly on a CPU; the prior system used
+    ``hidden_dim = feature_dim = 512``.
+    """
+
+    hidden_dim: int = attrs.field(default=128, validator=v.ge(4))
+    feature_dim: int = attrs.field(default=128, validator=v.ge(4))
+    lstm_layers: int = attrs.field(default=1, validator=v.ge(1))
+    #: Width of the learned blueprint embedding (one row per catalogue entry plus "null").
+    blueprint_embed_dim: int = attrs.field(default=4, validator=v.ge(1))
+    #: Hidden width of the per-head MLPs (0: hidden_dim // 2).
+    head_hidden: int = attrs.field(default=0, validator=v.ge(0))
+    #: Per-head probability floors; heads left out keep DEFAULT_FLOORS, 0 disables a floor.
+    floors: dict[str, float] = attrs.field(factory=dict, validator=_floors)
+    #: Take the most probable action instead of sampling.
+    deterministic: bool = False
+    #: Cap on seeds alive or fossilized at once (GERMINATE is masked at the cap).
+    max_seeds: int | None = attrs.field(
+        default=None, validator=v.optional([v.instance_of(int), v.ge(1)])
+    )
+    #: Seed of the initial weights (the same seed gives the same untrained controller).
+    init_seed: int = attrs.field(default=0, validator=v.ge(0))
+    #: A file of trained weights (`torch.save` of the network's or the policy's state dict).
+    weights: str | None = None
+    #: Where the network runs: cpu, cuda, cuda:N or mps.
+    device: str = attrs.field(default="cpu", validator=v.matches_re(r"cpu|cuda(:\d+)?|mps"))
+    #: Check masks and logits every step (one host sync); off only for speed in training loops.
+    validate: bool = True
+
+    def head_floors(self) -> dict[str, float]:
+        return {**DEFAULT_FLOORS, **{k: float(f) for k, f in self.floors.items()}}
