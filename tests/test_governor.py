@@ -399,6 +399,8 @@ def test_rollback_resets_the_panic_state(cnn_model: MorphogeneticModel) -> None:
 
 
 def test_snapshot_reuses_its_buffers(cnn_model: MorphogeneticModel) -> None:
+    # Review T3-7: the old snapshot ran .detach().cpu().clone() and allocated new tensors each
+    # time; esper copies into persistent buffers, so their storage never moves.
     model = cnn_model
     gov, _ = governor(classification(5))
     gov.snapshot(model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ class _Progress:
         if self.quiet:
             return
         metric = (
-            f"ppl {min(float('inf'), 2.718281828 ** min(result.val_loss, 50)):8.2f}"
+            f"ppl {math.exp(min(result.val_loss, 50.0)):8.2f}"
             if env.info.kind == "language_model"
             else f"acc {result.val_accuracy:6.2f}%"
         )

@@ -140,11 +140,7 @@ class Environment:
         self._in_own_rng = False
         self.data = (data or task.load(seed=seed, data_dir=data_dir)).to(device)
         with self._own_rng():
-            host = task.build_host(registries).to(device)
-        self._init_rest(registries, host, slots)
-
-    def _init_rest(self, registries: Registries, host: Any, slots: list[str] | None) -> None:
-        device, seed = self.device, self.seed
+            host: Any = task.build_host(registries).to(device)
         if host.topology == "cnn":
             host = host.to(memory_format=torch.channels_last)
         catalog = BlueprintCatalog(registries["blueprints"], host.topology)
