@@ -503,6 +503,10 @@ class MorphogeneticModel(nn.Module):
         optimizer.add_param_group(
             {"params": list(module.parameters()), "esper_slot": sid, **options}
         )
+        # Keep one canonical order (other groups first, then seeds by slot), whatever the order of
+        # germination, so a saved optimizer state loads into a rebuilt model's optimizer.
+        order = {slot: i for i, slot in enumerate(self.records)}
+        optimizer.param_groups.sort(key=lambda g: order.get(g.get("esper_slot", ""), -1))
 
     def _add_to_optimizers(self, sid: str, module: SeedModule) -> None:
         for optimizer, options in self._optimizers:

@@ -292,3 +292,25 @@ def test_a_blueprint_from_a_third_party_plugin_grows_in_a_slot(
     assert seed.conv.weight.grad is not None
     assert seed.conv.weight.grad.abs().sum() > 0
     assert model.records["r0c1"].state.blueprint_id == "thirdparty:tiny_conv"
+
+
+def test_seed_groups_keep_slot_order_so_optimizer_state_reloads() -> None:
+    model = cnn_model()
+    opt = torch.optim.SGD(model.host_parameters(), lr=0.1, momentum=0.9)
+    model.bind_optimizer(opt)
+    model.germinate("r0c1", "conv")  # germinated out of slot order
+    model.germinate("r0c0", "conv")
+    assert [g.get("esper_slot") for g in opt.param_groups] == [None, "r0c0", "r0c1"]
+    for sid in ("r0c0", "r0c1"):
+        model.advance(sid)
+    nn.functional.cross_entropy(model(X), Y).backward()
+    opt.step()
+    clone = MorphogeneticModel(TinyCNN(), catalog("cnn"))
+    clone_opt = torch.optim.SGD(clone.host_parameters(), lr=0.1, momentum=0.9)
+    clone.bind_optimizer(clone_opt)
+    clone.load_grown_state(model.grown_state())
+    clone_opt.load_state_dict(opt.state_dict())
+    clone_params = dict(clone.named_parameters())
+    for name, p in model.named_parameters():
+        q = clone_params[name]
+        assert torch.equal(opt.state[p]["momentum_buffer"], clone_opt.state[q]["momentum_buffer"]), name

@@ -428,14 +428,6 @@ class Environment:
     # -- checkpoints -------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        # Canonical group order (host first, then seeds by slot) so a resumed optimizer matches.
-        groups = self.optimizer.param_groups
-        groups.sort(
-            key=lambda g: (
-                g.get("esper_slot") is not None,
-                self.model.slot_ids.index(g["esper_slot"]) if g.get("esper_slot") else -1,
-            )
-        )
         return {
             "epoch": self.epoch,
             "model": self.model.grown_state(),
@@ -454,13 +446,6 @@ class Environment:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         with self._own_rng():  # rebuilding seeds must not disturb anyone's random stream
             self.model.load_grown_state(state["model"])
-        groups = self.optimizer.param_groups
-        groups.sort(
-            key=lambda g: (
-                g.get("esper_slot") is not None,
-                self.model.slot_ids.index(g["esper_slot"]) if g.get("esper_slot") else -1,
-            )
-        )
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
