@@ -313,4 +313,6 @@ def test_seed_groups_keep_slot_order_so_optimizer_state_reloads() -> None:
     clone_params = dict(clone.named_parameters())
     for name, p in model.named_parameters():
         q = clone_params[name]
-        assert torch.equal(opt.state[p]["momentum_buffer"], clone_opt.state[q]["momentum_buffer"]), name
+        assert torch.equal(
+            opt.state[p]["momentum_buffer"], clone_opt.state[q]["momentum_buffer"]
+        ), name
