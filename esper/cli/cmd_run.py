@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -41,8 +42,6 @@ def _overrides(
 
 
 def _toml_string(value: str) -> str:
-    import json
-
     return json.dumps(value)  # a JSON string is a valid TOML basic string
 
 

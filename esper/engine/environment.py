@@ -205,6 +205,11 @@ class Environment:
         loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         count = torch.zeros((), dtype=torch.int64, device=self.device)
+        # Host and each seed are clipped separately, so a seed's gradients cannot starve the
+        # host's. Seeds change only between epochs: collect the groups once, not per batch.
+        clip_groups = [model.host_parameters()] + [
+            list(m.parameters()) for _, m in model.seed_modules()
+        ]
         for b in range(batches):
             idx = order[b * bs : (b + 1) * bs]
             x, y = data.train_x[idx], data.train_y[idx]
@@ -223,7 +228,8 @@ class Environment:
                 loss.backward()  # bf16 and fp32: no scaling needed (see the module docstring)
             if b == batches - 1:
                 model.gradient_report()  # one sync per epoch
-            self._clip()
+            for group in clip_groups:
+                nn.utils.clip_grad_norm_(group, MAX_GRAD_NORM, foreach=True)
             if self.scaler is not None:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
@@ -237,14 +243,6 @@ class Environment:
         values = torch.stack([loss_sum.double(), correct.double(), count.double()]).tolist()
         total = max(values[2], 1.0)
         return values[0] / total, 100.0 * values[1] / total
-
-    def _clip(self) -> None:
-        # Host and each seed are clipped separately, so a seed's gradients cannot starve the host's.
-        nn.utils.clip_grad_norm_(self.model.host_parameters(), MAX_GRAD_NORM, foreach=True)
-        for _, module in self.model.seed_modules():
-            params = [p for p in module.parameters() if p.grad is not None]
-            if params:
-                nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM, foreach=True)
 
     def evaluate(self) -> tuple[float, float, dict[str, float]]:
         """Validation loss and accuracy, and each blended seed's counterfactual contribution."""

@@ -100,11 +100,8 @@ class GrowthRun:
     ) -> Environment:
         run = config.run
 
-        def emit(event: Any) -> None:
-            session.emit(event)
-
-        catalog_topology = task.info.topology
-        catalog = BlueprintCatalog(registries["blueprints"], catalog_topology)
+        emit = session.emit
+        catalog = BlueprintCatalog(registries["blueprints"], task.info.topology)
         options = config.components["policy"].options if arm == "grown" else None
         policy: Policy = registries["policies"].get(policy_id).build(options, catalog=catalog)
         governor: Governor | None = None
@@ -198,22 +195,19 @@ class GrowthRun:
         for name, env in self.arms.items():
             last = env.history[-1] if env.history else {}
             counts = env.model.parameter_counts()
-            outcome: dict[str, int] = {"germinated": 0, "fossilized": 0, "pruned": 0}
-            for record in env.model.records.values():
-                outcome["germinated"] += record.seeds_germinated
-                if record.state is not None and record.state.stage is Stage.FOSSILIZED:
-                    outcome["fossilized"] += 1
-            outcome["pruned"] = (
-                outcome["germinated"]
-                - outcome["fossilized"]
-                - sum(
-                    1
-                    for r in env.model.records.values()
-                    if r.state is not None
-                    and r.state.stage
-                    in (Stage.GERMINATED, Stage.TRAINING, Stage.BLENDING, Stage.HOLDING)
-                )
+            stages = [r.state.stage for r in env.model.records.values() if r.state is not None]
+            germinated = sum(r.seeds_germinated for r in env.model.records.values())
+            fossilized = stages.count(Stage.FOSSILIZED)
+            live = sum(
+                stage in (Stage.GERMINATED, Stage.TRAINING, Stage.BLENDING, Stage.HOLDING)
+                for stage in stages
             )
+            # Every seed ever germinated is live, fossilized, or was pruned.
+            outcome = {
+                "germinated": germinated,
+                "fossilized": fossilized,
+                "pruned": germinated - fossilized - live,
+            }
             arm: dict[str, Any] = {
                 "val_accuracy": last.get("val_accuracy"),
                 "val_loss": last.get("val_loss"),
