@@ -15,7 +15,7 @@ the lifecycle gates never treat as healthy.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 import torch
@@ -78,6 +78,78 @@ def _group_stats(
     return torch.stack([total, frac_vanish.to(torch.float64), frac_explode.to(torch.float64)])
 
 
+@attrs.frozen(kw_only=True)
+class PendingGradients:
+    """Gradient statistics still on the device: `resolve` turns them into a `GradientReport`.
+
+    Launching the norm kernels and reading the results are separate steps so that an engine
+    can launch them on a stream, keep launching other work, and read everything it needs at
+    the end of the epoch in one transfer (`stats` is a flat float64 device tensor).
+    """
+
+    names: tuple[str, ...]
+    seed_names: tuple[str, ...]
+    sizes: dict[str, int]
+    stats: torch.Tensor | None
+
+    def resolve(self, values: Sequence[float] | None = None) -> GradientReport:
+        """The report; ``values`` is ``stats.tolist()`` when the caller already transferred it."""
+        if values is None:
+            values = [] if self.stats is None else self.stats.cpu().tolist()
+        measured = {name: tuple(values[3 * i : 3 * i + 3]) for i, name in enumerate(self.names)}
+
+        def health(name: str) -> GroupHealth | None:
+            if name not in measured:
+                return None
+            total, frac_vanish, frac_explode = measured[name]
+            score = (
+                0.0
+                if not math.isfinite(total)
+                else min(1.0, max(0.0, 1.0 - 0.5 * frac_vanish - 0.8 * frac_explode))
+            )
+            return GroupHealth(
+                norm=total,
+                health=score,
+                vanishing=frac_vanish > 0.0,
+                exploding=frac_explode > 0.0 or not math.isfinite(total),
+                num_params=self.sizes[name],
+            )
+
+        return GradientReport(
+            host=health(HOST_GROUP), seeds={name: health(name) for name in self.seed_names}
+        )
+
+
+HOST_GROUP = "\0host"
+
+
+def launch(
+    host_params: Iterable[nn.Parameter],
+    seed_params: Mapping[str, Iterable[nn.Parameter]],
+    *,
+    vanishing: float = VANISHING,
+    exploding: float = EXPLODING,
+) -> PendingGradients:
+    """Launch the gradient-health kernels of the host and each named seed (no device sync)."""
+    groups: dict[str, list[nn.Parameter]] = {HOST_GROUP: list(host_params)}
+    groups.update({name: list(params) for name, params in seed_params.items()})
+    stats: dict[str, torch.Tensor] = {}
+    for name, params in groups.items():
+        result = _group_stats(params, vanishing, exploding)
+        if result is not None:
+            stats[name] = result
+    flat = None
+    if stats:
+        device = next(iter(stats.values())).device
+        flat = torch.cat([s.to(device) for s in stats.values()])
+    return PendingGradients(
+        names=tuple(stats),
+        seed_names=tuple(seed_params),
+        sizes={name: sum(p.numel() for p in params) for name, params in groups.items()},
+        stats=flat,
+    )
+
+
 def measure(
     host_params: Iterable[nn.Parameter],
     seed_params: Mapping[str, Iterable[nn.Parameter]],
@@ -86,37 +158,4 @@ def measure(
     exploding: float = EXPLODING,
 ) -> GradientReport:
     """Gradient health of the host and of each named seed, with a single device-to-host copy."""
-    groups: dict[str, list[nn.Parameter]] = {"\0host": list(host_params)}
-    groups.update({name: list(params) for name, params in seed_params.items()})
-    stats: dict[str, torch.Tensor] = {}
-    for name, params in groups.items():
-        result = _group_stats(params, vanishing, exploding)
-        if result is not None:
-            stats[name] = result
-    values: list[list[float]] = (
-        torch.stack([s.to(next(iter(stats.values())).device) for s in stats.values()])
-        .cpu()
-        .tolist()
-        if stats
-        else []
-    )
-    measured = dict(zip(stats, values, strict=True))
-
-    def health(name: str) -> GroupHealth | None:
-        if name not in measured:
-            return None
-        total, frac_vanish, frac_explode = measured[name]
-        score = (
-            0.0
-            if not math.isfinite(total)
-            else min(1.0, max(0.0, 1.0 - 0.5 * frac_vanish - 0.8 * frac_explode))
-        )
-        return GroupHealth(
-            norm=total,
-            health=score,
-            vanishing=frac_vanish > 0.0,
-            exploding=frac_explode > 0.0 or not math.isfinite(total),
-            num_params=sum(p.numel() for p in groups[name]),
-        )
-
-    return GradientReport(host=health("\0host"), seeds={name: health(name) for name in seed_params})
+    return launch(host_params, seed_params, vanishing=vanishing, exploding=exploding).resolve()

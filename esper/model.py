@@ -25,7 +25,7 @@ from torch import nn
 from esper.alpha import AlphaAlgorithm, AlphaCurve, AlphaMode, parse_algorithm, parse_curve
 from esper.catalog import BlueprintCatalog
 from esper.errors import EsperError
-from esper.gradient_health import GradientReport, measure
+from esper.gradient_health import GradientReport, PendingGradients, launch
 from esper.host import InjectionPoint, SlottedHost
 from esper.lifecycle import GateResult, LifecycleError, QualityGates, SeedState, Stage
 from esper.seed_module import FusedPlan, SeedModule
@@ -465,24 +465,33 @@ class MorphogeneticModel(nn.Module):
 
     def gradient_report(self, *, record: bool = True) -> GradientReport:
         """Gradient health of host and seeds (one device sync); optionally recorded into the seeds."""
-        report = measure(
+        report = self.launch_gradient_report().resolve()
+        if record:
+            self.record_gradient_report(report)
+        return report
+
+    def launch_gradient_report(self) -> PendingGradients:
+        """Launch the gradient-health kernels; read them later with ``.resolve()``."""
+        return launch(
             self.host_parameters(), {sid: list(m.parameters()) for sid, m in self.seed_modules()}
         )
-        if record:
-            for sid, health in report.seeds.items():
-                state = self.records[sid].state
-                if state is None or health is None:
-                    continue
-                state.record_gradient_health(
-                    health.health,
-                    has_vanishing=health.vanishing,
-                    has_exploding=health.exploding,
-                    norm=health.norm if math.isfinite(health.norm) else None,
-                )
-                ratio = report.ratio(sid)
-                if ratio is not None:
-                    state.record_gradient_ratio(ratio)
-        return report
+
+    def record_gradient_report(self, report: GradientReport) -> None:
+        """Record each seed's gradient health and seed/host ratio into its lifecycle state."""
+        for sid, health in report.seeds.items():
+            record = self.records.get(sid)
+            state = record.state if record is not None else None
+            if state is None or health is None:
+                continue
+            state.record_gradient_health(
+                health.health,
+                has_vanishing=health.vanishing,
+                has_exploding=health.exploding,
+                norm=health.norm if math.isfinite(health.norm) else None,
+            )
+            ratio = report.ratio(sid)
+            if ratio is not None:
+                state.record_gradient_ratio(ratio)
 
     def bind_optimizer(self, optimizer: torch.optim.Optimizer, **group_options: Any) -> None:
         """Give every seed (now and future) its own param group in ``optimizer``.

@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from esper.cli.main import _hoist_plugin_options
 
-HERE = Path(__file__).parent
-ENV = {**os.environ, "ESPER_DISABLE_PLUGIN_AUTOLOAD": "1"}
-
-
-def esper(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "esper", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        cwd=HERE,
-        timeout=600,
-    )
+from support.cli import esper
 
 
 def test_plugin_option_after_the_subcommand_is_hoisted() -> None:

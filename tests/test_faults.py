@@ -88,14 +88,14 @@ def test_repeated_loss_spikes_trigger_one_rollback_and_are_survived(
     snapshot = host_tensors(env)
     env.step()
     env.step()
-    real_evaluate = env.evaluate
+    real_read = env._read_evaluation
     spikes = iter([40.0, 45.0, 50.0])
 
-    def spiking_evaluate():
-        loss, acc, contributions = real_evaluate()
-        return next(spikes, loss), acc, contributions
+    def spiking_read(values, ablate):
+        loss, acc, contributions, all_off = real_read(values, ablate)
+        return next(spikes, loss), acc, contributions, all_off
 
-    monkeypatch.setattr(env, "evaluate", spiking_evaluate)
+    monkeypatch.setattr(env, "_read_evaluation", spiking_read)
     results = [env.step() for _ in range(3)]
     assert [r.rolled_back for r in results] == [False, False, True]
     restored = host_tensors(env)

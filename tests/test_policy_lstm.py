@@ -240,9 +240,11 @@ def test_finished_envs_reset_their_state_in_place(catalog) -> None:
 def test_batched_step_equals_single_env_steps(catalog) -> None:
     policy = small_policy(catalog, deterministic=True)
     batch = [env_signals(catalog, e, 7) for e in range(4)]
-    actions, step = policy.step(batch)
+    decision = policy.act(batch)
+    actions, step = decision.actions, decision.step
     for e, sig in enumerate(batch):
-        alone, single = policy.step([sig])
+        solo = policy.act([sig])
+        alone, single = solo.actions, solo.step
         assert alone[0].op is actions[e].op
         assert alone[0].slot == actions[e].slot
         torch.testing.assert_close(single.log_probs[0], step.log_probs[e], atol=1e-6, rtol=0)

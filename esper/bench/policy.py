@@ -96,15 +96,15 @@ def policy_step(quick: bool) -> list[Figure]:
     figures = []
     for n in (4, 16):
         batch = [_signals(catalog, e, 12, 150) for e in range(n)]
-        batched_hidden = policy.network.initial_hidden(n)
-        single_hidden = [policy.network.initial_hidden(1) for _ in range(n)]
+        batched_hidden = policy.initial_hidden(n)
+        single_hidden = [policy.initial_hidden(1) for _ in range(n)]
 
         def batched(batch: list[Signals] = batch, hidden: Any = batched_hidden) -> None:
-            policy.step(batch, hidden)
+            policy.act(batch, hidden)
 
         def single(batch: list[Signals] = batch, hidden: list[Any] = single_hidden) -> None:
             for sig, h in zip(batch, hidden, strict=True):
-                policy.step([sig], h)
+                policy.act([sig], h)
 
         timings = compare(
             {"batched": batched, "single": single}, repeats=10 if quick else 30, warmup=2

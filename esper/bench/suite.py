@@ -21,6 +21,8 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "esper.bench.engine",
     "esper.bench.startup",
     "esper.bench.policy",
+    "esper.bench.ppo",
+    "esper.bench.runners",
 )
 
 

@@ -142,6 +142,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @click.option("--seed", type=int, default=None, help="Random seed (run.seed).")
 @click.option("--out", default=None, help="Parent directory of run directories (run.out).")
 @click.option("--static", is_flag=True, help="Static baseline only: a controller that never grows.")
+@click.option(
+    "--policy-checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A controller trained by `esper train` (its policy.pt); acts greedily.",
+)
 @click.option("--quiet", is_flag=True, help="No per-epoch progress lines.")
 @click.pass_context
 def run(
@@ -155,6 +161,7 @@ def run(
     seed: int | None,
     out: str | None,
     static: bool,
+    policy_checkpoint: Path | None,
     quiet: bool,
 ) -> None:
     """Grow a network on a task with a controller, next to the same host kept static."""
@@ -167,8 +174,34 @@ def run(
         config_files, _overrides(overrides, task, policy, epochs, device, seed, out, static)
     )
     _default_task_for_explicit_plugins(manager, registries, raw)
+    if policy_checkpoint is not None:
+        _use_policy_checkpoint(raw, policy_checkpoint)
     config = structure(raw, registries, source=", ".join(config_files) or None)
     _execute(manager, registries, config, resume_dir=None, quiet=quiet)
+
+
+def _use_policy_checkpoint(raw: dict[str, Any], path: Path) -> None:
+    """Select the checkpoint's controller with its sizes and weights; ``--set policy.*`` wins."""
+    from esper.checkpoint import load_checkpoint
+    from esper.errors import EsperError
+
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or "network" not in state or "policy_id" not in state:
+        raise EsperError(f"{path}: not a policy checkpoint written by `esper train`")
+    section_given = raw.get("policy")
+    given: dict[str, Any] = section_given if isinstance(section_given, dict) else {}
+    if "name" in given and given["name"] not in (
+        state["policy_id"],
+        state["policy_id"].split(":")[-1],
+    ):
+        raise EsperError(
+            f"{path} holds a {state['policy_id']!r} controller, but the config selects "
+            f"policy {given['name']!r}"
+        )
+    section: dict[str, Any] = dict(state.get("policy_config") or {})
+    section.update({"name": state["policy_id"], "deterministic": True, "weights": str(path)})
+    section.update({k: v for k, v in given.items() if k != "name"})
+    raw["policy"] = section
 
 
 @click.command()

@@ -23,6 +23,7 @@ CORE_COMMANDS: dict[str, str] = {
     "plugins": "esper.cli.cmd_plugins:plugins",
     "resume": "esper.cli.cmd_run:resume",
     "run": "esper.cli.cmd_run:run",
+    "train": "esper.cli.cmd_train:train",
 }
 
 _MANAGER_KEY = "esper.manager"

@@ -1,13 +1,22 @@
 """Configuration: the core schema and the TOML / ``--set`` loading pipeline."""
 
 from esper.config.loading import apply_override, load_raw, resolve, structure, unstructure
-from esper.config.schema import COMPONENT_KINDS, Component, EsperConfig, RunSection
+from esper.config.schema import (
+    COMPONENT_KINDS,
+    TRAIN_COMPONENTS,
+    Component,
+    EsperConfig,
+    RunSection,
+    TrainSection,
+)
 
 __all__ = [
     "COMPONENT_KINDS",
+    "TRAIN_COMPONENTS",
     "Component",
     "EsperConfig",
     "RunSection",
+    "TrainSection",
     "apply_override",
     "load_raw",
     "resolve",

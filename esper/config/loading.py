@@ -32,6 +32,7 @@ from esper.config.schema import (
     Component,
     EsperConfig,
     RunSection,
+    TrainSection,
 )
 from esper.errors import ConfigError, RegistryError
 from esper.lifecycle import GateConfig
@@ -224,7 +225,7 @@ def structure(
 ) -> EsperConfig:
     """Validate a raw config dict against the core schema and the selected plugins' classes."""
     problems: list[str] = []
-    known = {"run", "lifecycle", "telemetry", "required_plugins", *COMPONENT_KINDS}
+    known = {"run", "train", "lifecycle", "telemetry", "required_plugins", *COMPONENT_KINDS}
     for key in raw:
         if key not in known:
             problems.append(f"{ROOT}.{key}: unknown key (known: {', '.join(sorted(known))})")
@@ -234,6 +235,12 @@ def structure(
         run = converter.structure(raw.get("run", {}), RunSection)
     except Exception as exc:
         problems.extend(_problems(exc, f"{ROOT}.run"))
+
+    train = TrainSection()
+    try:
+        train = converter.structure(raw.get("train", {}), TrainSection)
+    except Exception as exc:
+        problems.extend(_problems(exc, f"{ROOT}.train"))
 
     lifecycle = GateConfig()
     try:
@@ -269,6 +276,7 @@ def structure(
         components=components,
         sinks=sinks,
         required_plugins=tuple(required),
+        train=train,
     )
 
 
@@ -354,6 +362,7 @@ def unstructure(config: EsperConfig) -> dict[str, Any]:
 def _unstructure(config: EsperConfig) -> dict[str, Any]:
     data: dict[str, Any] = {
         "run": converter.unstructure(config.run),
+        "train": converter.unstructure(config.train),
         "lifecycle": converter.unstructure(config.lifecycle),
     }
     for key, comp in config.components.items():

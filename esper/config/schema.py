@@ -81,6 +81,27 @@ class RunSection:
 
 
 @attrs.frozen(kw_only=True)
+class TrainSection:
+    """Options of ``esper train`` (learning a controller). Defaults are sized for a CPU."""
+
+    #: Host-training episodes in all (one per environment per update).
+    episodes: int = attrs.field(default=8, validator=[v.gt(0), v.le(1_000_000)])
+    #: Environments stepped together; each update learns from one episode of each.
+    envs: int = attrs.field(default=2, validator=[v.gt(0), v.le(4096)])
+    #: Write the policy checkpoint every this many updates (and after the last).
+    checkpoint_every: int = attrs.field(default=1, validator=v.gt(0))
+
+
+#: Components ``esper train`` selects when the config does not name them.
+TRAIN_COMPONENTS: dict[str, str] = {
+    "policy": "lstm",
+    "agent": "ppo",
+    "reward": "contribution",
+    "runner": "vectorized",
+}
+
+
+@attrs.frozen(kw_only=True)
 class Component:
     """A selected plugin component and its structured options."""
 
@@ -98,3 +119,4 @@ class EsperConfig:
     components: dict[str, Component]
     sinks: dict[str, Component]
     required_plugins: tuple[str, ...] = ()
+    train: TrainSection = attrs.field(factory=TrainSection)

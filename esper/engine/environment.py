@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,12 @@ import torch
 from torch import nn
 
 from esper.actions import Action, Op
+from esper.attribution import alpha_overrides, coalition_configs, interactions, shapley
 from esper.catalog import BlueprintCatalog
-from esper.engine.signals import Signals, SignalTracker
+from esper.engine.signals import Signals, SignalTracker, slot_views
 from esper.errors import EsperError
 from esper.governor import Governor
+from esper.gradient_health import PendingGradients
 from esper.lifecycle import LifecycleError, Stage
 from esper.model import MorphogeneticModel
 from esper.policy import Policy
@@ -66,8 +68,44 @@ class EpochCompleted(Event):
     alphas: dict[str, float] = attrs.field(factory=dict)
 
 
+@register_event("attribution.shapley")
+@attrs.frozen(kw_only=True)
+class ShapleyComputed(Event):
+    """Shapley values of the blended seeds at an episode's last epoch (accuracy, pp)."""
+
+    arm: str
+    values: dict[str, float]
+    std: dict[str, float]
+    exact: bool
+    #: Pairwise interactions ``"a|b" -> f({a,b}) - f({a}) - f({b}) + f({})``.
+    interactions: dict[str, float] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class Observed:
+    """The first half of an epoch: trained, evaluated, judged; the controller's turn next."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    #: Each blended seed's contribution (accuracy with it minus without it, percent points).
+    contributions: dict[str, float]
+    #: Accuracy with every blended seed switched off (None when none is blended).
+    all_off_accuracy: float | None
+    #: The governor rolled the host back this epoch (the controller does not act).
+    rolled_back: bool
+    #: What the controller sees (pre-action).
+    signals: Signals
+    #: Shapley value of each blended seed, at the episode's last epoch only.
+    shapley: dict[str, float] = attrs.field(factory=dict)
+
+
 @attrs.frozen(kw_only=True)
 class EpochResult:
+    """A finished epoch: what was observed, the action taken, and the state after it."""
+
     epoch: int
     train_loss: float
     train_accuracy: float
@@ -77,6 +115,17 @@ class EpochResult:
     action: Action
     action_ok: bool
     signals: Signals
+    contributions: dict[str, float] = attrs.field(factory=dict)
+    all_off_accuracy: float | None = None
+    params_host: int = 0
+    params_total: int = 0
+    #: Per slot, after the action and the lifecycle tick (absent: empty slot).
+    seed_params: dict[str, int] = attrs.field(factory=dict)
+    alphas_before: dict[str, float] = attrs.field(factory=dict)
+    alphas_after: dict[str, float] = attrs.field(factory=dict)
+    stages_after: dict[str, str] = attrs.field(factory=dict)
+    germinated_at: dict[str, int] = attrs.field(factory=dict)
+    shapley: dict[str, float] = attrs.field(factory=dict)
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
@@ -120,6 +169,7 @@ class Environment:
         emit: Callable[[Event], None] | None = None,
         arm: str = "grown",
         snapshot_every: int = 5,
+        use_stream: bool = False,
     ) -> None:
         self.task = task
         self.info = task.info
@@ -156,6 +206,14 @@ class Environment:
         self.data_generator = torch.Generator().manual_seed(seed + 1)
         self.aug_generator = torch.Generator(device=device).manual_seed(seed + 2)
         self.tracker = SignalTracker()
+        # One CUDA stream per environment, so several can train on one GPU at once.
+        self.stream: torch.cuda.Stream | None = (
+            torch.cuda.Stream(device=device) if device.type == "cuda" and use_stream else None
+        )
+        self.pending: Observed | None = None
+        self.last_signals: Signals | None = None
+        self._pending_grads: PendingGradients | None = None
+        self._train_stats = torch.zeros(3, dtype=torch.float64, device=device)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         if self.governor is not None:
@@ -185,6 +243,13 @@ class Environment:
             self.emit(attrs.evolve(event, epoch=self.epoch) if event.epoch is None else event)
 
     # -- one epoch --------------------------------------------------------------------------
+    #
+    # An epoch is two halves: `observe_steps` (train, evaluate, judge: the environment's own
+    # work) and `act` (execute the controller's choice, tick the lifecycle). Between them a
+    # runner may batch the controller's decisions over many environments. `observe_steps` is a
+    # generator that yields after every training batch, so a runner can interleave several
+    # environments batch by batch, each on its own CUDA stream; all device-to-host transfers
+    # wait until the epoch's last step.
 
     def _autocast(self) -> Any:
         return torch.autocast(
@@ -193,7 +258,16 @@ class Environment:
             enabled=self.amp_dtype is not None,
         )
 
-    def train_epoch(self) -> tuple[float, float]:
+    @contextlib.contextmanager
+    def _on_stream(self) -> Iterator[None]:
+        if self.stream is None:
+            yield
+            return
+        with torch.cuda.stream(self.stream):
+            yield
+
+    def _train_batches(self) -> Iterator[None]:
+        """Train one pass, yielding after each batch; leaves device accumulators behind."""
         model, data, task = self.model, self.data, self.task
         model.train()
         n = data.train_x.shape[0]
@@ -212,6 +286,8 @@ class Environment:
         ]
         for b in range(batches):
             idx = order[b * bs : (b + 1) * bs]
+            # Indexing copies: each environment's batch is its own tensor on its own stream,
+            # never a view into memory another stream may still be reading.
             x, y = data.train_x[idx], data.train_y[idx]
             if data.augment is not None:
                 x = data.augment(x, self.aug_generator)
@@ -227,7 +303,8 @@ class Environment:
             else:
                 loss.backward()  # bf16 and fp32: no scaling needed (see the module docstring)
             if b == batches - 1:
-                model.gradient_report()  # one sync per epoch
+                # Launched now, read at the end of the epoch with everything else.
+                self._pending_grads = model.launch_gradient_report()
             for group in clip_groups:
                 nn.utils.clip_grad_norm_(group, MAX_GRAD_NORM, foreach=True)
             if self.scaler is not None:
@@ -239,14 +316,22 @@ class Environment:
             loss_sum += loss.detach().float() * tokens
             correct += _accuracy_counts(out.detach(), y)
             count += tokens
-        # The epoch's single device-to-host transfer.
-        values = torch.stack([loss_sum.double(), correct.double(), count.double()]).tolist()
-        total = max(values[2], 1.0)
-        return values[0] / total, 100.0 * values[1] / total
+            yield
+        self._train_stats = torch.stack([loss_sum.double(), correct.double(), count.double()])
 
-    def evaluate(self) -> tuple[float, float, dict[str, float]]:
-        """Validation loss and accuracy, and each blended seed's counterfactual contribution."""
-        model, data = self.model, self.data
+    def train_epoch(self) -> tuple[float, float]:
+        """One training pass; returns (loss, accuracy %) after one device-to-host transfer."""
+        for _ in self._train_batches():
+            pass
+        if self._pending_grads is not None:
+            self.model.record_gradient_report(self._pending_grads.resolve())
+            self._pending_grads = None
+        loss, correct, count = self._train_stats.tolist()
+        total = max(count, 1.0)
+        return loss / total, 100.0 * correct / total
+
+    def _ablation_configs(self) -> tuple[list[str], list[dict[str, float]]]:
+        model = self.model
         ablate = [
             sid
             for sid, record in model.records.items()
@@ -255,6 +340,14 @@ class Environment:
             and record.state.alpha > 0.0
         ]
         configs: list[dict[str, float]] = [{}] + [{sid: 0.0} for sid in ablate]
+        if len(ablate) > 1:
+            configs.append(dict.fromkeys(ablate, 0.0))  # every blended seed off at once
+        return ablate, configs
+
+    def _launch_evaluate(self, configs: list[dict[str, float]]) -> torch.Tensor:
+        """Validation loss of config 0 and correct counts of every config, on the device:
+        ``[loss_sum, count, correct_0, ..., correct_K-1]`` (float64)."""
+        model, data = self.model, self.data
         k = len(configs)
         loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
         correct = torch.zeros(k, dtype=torch.int64, device=self.device)
@@ -271,23 +364,82 @@ class Environment:
                 loss_sum += self.task.loss(out[0], y).float() * y.numel()
                 correct += (out.argmax(dim=-1) == y.unsqueeze(0)).reshape(k, -1).sum(dim=1)
                 count += y.numel()
-        values = torch.cat(
+        return torch.cat(
             [loss_sum.double().reshape(1), count.double().reshape(1), correct.double()]
-        ).tolist()
+        )
+
+    @staticmethod
+    def _read_evaluation(
+        values: Sequence[float], ablate: list[str]
+    ) -> tuple[float, float, dict[str, float], float | None]:
         total = max(values[1], 1.0)
         accuracies = [100.0 * c / total for c in values[2:]]
         contributions = {sid: accuracies[0] - accuracies[i + 1] for i, sid in enumerate(ablate)}
-        return values[0] / total, accuracies[0], contributions
+        all_off = None
+        if len(ablate) == 1:
+            all_off = accuracies[1]
+        elif len(ablate) > 1:
+            all_off = accuracies[-1]
+        return values[0] / total, accuracies[0], contributions, all_off
 
-    def step(self) -> EpochResult:
-        with self._own_rng():
-            return self._step()
+    def evaluate(self) -> tuple[float, float, dict[str, float]]:
+        """Validation loss and accuracy, and each blended seed's counterfactual contribution."""
+        ablate, configs = self._ablation_configs()
+        loss, acc, contributions, _ = self._read_evaluation(
+            self._launch_evaluate(configs).tolist(), ablate
+        )
+        return loss, acc, contributions
 
-    def _step(self) -> EpochResult:
+    def observe_steps(self) -> Iterator[None]:
+        """The first half of the next epoch, one training batch per ``next()``.
+
+        Each step runs in this environment's own random streams (and CUDA stream). When the
+        iterator is exhausted, `pending` holds the `Observed` record for the controller.
+        """
+        steps = self._observe()
+        while True:
+            with self._own_rng(), self._on_stream():
+                try:
+                    next(steps)
+                except StopIteration:
+                    return
+            yield
+
+    def observe(self) -> Observed:
+        """Run the first half of the next epoch to the end."""
+        for _ in self.observe_steps():
+            pass
+        if self.pending is None:
+            raise RuntimeError("observe_steps() finished without an observation")
+        return self.pending
+
+    def _observe(self) -> Iterator[None]:
+        if self.pending is not None:
+            raise EsperError("this epoch was observed but not acted on: call act() first")
+        if self.stream is not None:
+            # Data and weights were last written on the default stream.
+            self.stream.wait_stream(torch.cuda.default_stream(self.device))
         self.epoch += 1
         epoch = self.epoch
-        train_loss, train_acc = self.train_epoch()
-        val_loss, val_acc, contributions = self.evaluate()
+        yield from self._train_batches()
+        ablate, configs = self._ablation_configs()
+        eval_stats = self._launch_evaluate(configs)
+        grads = self._pending_grads
+        self._pending_grads = None
+        parts = [self._train_stats, eval_stats]
+        if grads is not None and grads.stats is not None:
+            parts.append(grads.stats)
+        values = torch.cat(parts).tolist()  # the epoch's single device-to-host transfer
+        t_loss, t_correct, t_count = values[:3]
+        n_eval = eval_stats.numel()
+        val_loss, val_acc, contributions, all_off = self._read_evaluation(
+            values[3 : 3 + n_eval], ablate
+        )
+        if grads is not None:
+            self.model.record_gradient_report(grads.resolve(values[3 + n_eval :]))
+        train_loss = t_loss / max(t_count, 1.0)
+        train_acc = 100.0 * t_correct / max(t_count, 1.0)
+        shapley_values = self._shapley(ablate) if epoch == self.max_epochs and ablate else {}
         model = self.model
         for sid, value in contributions.items():
             state = model.records[sid].state
@@ -313,7 +465,85 @@ class Environment:
             val_accuracy=val_acc,
             model=model,
         )
-        action = Action() if rolled_back else self.policy.decide(signals)
+        self.pending = Observed(
+            epoch=epoch,
+            train_loss=train_loss,
+            train_accuracy=train_acc,
+            val_loss=val_loss,
+            val_accuracy=val_acc,
+            contributions=contributions,
+            all_off_accuracy=all_off,
+            rolled_back=rolled_back,
+            signals=signals,
+            shapley=shapley_values,
+        )
+
+    def _shapley(self, slots: list[str]) -> dict[str, float]:
+        """Shapley attribution of the blended seeds over the fused coalition configurations."""
+        coalitions = coalition_configs(slots, seed=self.seed)
+        configs = [alpha_overrides(c, slots) for c in coalitions]
+        values = self._launch_evaluate(configs).tolist()
+        total = max(values[1], 1.0)
+        accuracy = {c: 100.0 * n / total for c, n in zip(coalitions, values[2:], strict=True)}
+        estimates = shapley(slots, accuracy, seed=self.seed)
+        pairs = interactions(slots, accuracy)
+        self._emit(
+            ShapleyComputed(
+                arm=self.arm,
+                values={sid: e.mean for sid, e in estimates.items()},
+                std={sid: e.std for sid, e in estimates.items()},
+                exact=all(e.exact for e in estimates.values()),
+                interactions={f"{a}|{b}": v for (a, b), v in pairs.items()},
+            )
+        )
+        return {sid: e.mean for sid, e in estimates.items()}
+
+    def act(self, action: Action) -> EpochResult:
+        """The second half of the epoch: execute ``action`` (WAIT after a rollback) and tick."""
+        with self._own_rng(), self._on_stream():
+            return self._act(action)
+
+    def step(self) -> EpochResult:
+        """One whole epoch with this environment's own controller."""
+        observed = self.observe()
+        action = Action()
+        if not observed.rolled_back:
+            # The environment's own random stream: a sampling controller resumes exactly.
+            with self._own_rng():
+                action = self.policy.decide(observed.signals)
+        return self.act(action)
+
+    def peek_signals(self) -> Signals:
+        """What the controller would see now (after the last action), without training.
+
+        Used to bootstrap the value of a time-limited episode's final state.
+        """
+        if self.last_signals is None:
+            raise EsperError("peek_signals() needs at least one finished epoch")
+        return attrs.evolve(
+            self.last_signals,
+            slots=slot_views(self.model),
+            last_action_op=self.tracker.last_action_op,
+            last_action_ok=self.tracker.last_action_ok,
+        )
+
+    def _alphas(self) -> dict[str, float]:
+        return {
+            sid: float(r.state.alpha)
+            for sid, r in self.model.records.items()
+            if r.state is not None
+        }
+
+    def _act(self, action: Action) -> EpochResult:
+        observed = self.pending
+        if observed is None:
+            raise EsperError("act() needs an observed epoch: call observe() first")
+        self.pending = None
+        epoch, model, signals = observed.epoch, self.model, observed.signals
+        rolled_back = observed.rolled_back
+        if rolled_back:
+            action = Action()
+        alphas_before = self._alphas()
         ok = self._apply(action)
         self.tracker.record_action(action.op, ok)
         fossilized = action.op is Op.FOSSILIZE and ok
@@ -325,49 +555,63 @@ class Environment:
         ):
             self.governor.snapshot(model)
         counts = model.parameter_counts()
-        record = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_accuracy": train_acc,
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-            "params_total": counts.total,
-            "rolled_back": rolled_back,
-        }
-        self.history.append(record)
+        self.history.append(
+            {
+                "epoch": epoch,
+                "train_loss": observed.train_loss,
+                "train_accuracy": observed.train_accuracy,
+                "val_loss": observed.val_loss,
+                "val_accuracy": observed.val_accuracy,
+                "params_total": counts.total,
+                "rolled_back": rolled_back,
+            }
+        )
+        self.last_signals = signals
         stages = {v.slot_id: v.stage.name for v in signals.slots}
+        alphas_after = self._alphas()
         self._emit(
             EpochCompleted(
                 epoch=epoch,
                 arm=self.arm,
-                train_loss=train_loss,
-                train_accuracy=train_acc,
-                val_loss=val_loss,
-                val_accuracy=val_acc,
+                train_loss=observed.train_loss,
+                train_accuracy=observed.train_accuracy,
+                val_loss=observed.val_loss,
+                val_accuracy=observed.val_accuracy,
                 params_total=counts.total,
                 params_host=counts.host,
-                contributions=contributions,
+                contributions=observed.contributions,
                 action=action.op.name,
                 action_slot=action.slot,
                 action_ok=ok,
                 stages=stages,
-                alphas={
-                    sid: float(r.state.alpha)
-                    for sid, r in model.records.items()
-                    if r.state is not None
-                },
+                alphas=alphas_after,
             )
         )
+        live = {sid: r for sid, r in model.records.items() if r.state is not None}
         return EpochResult(
             epoch=epoch,
-            train_loss=train_loss,
-            train_accuracy=train_acc,
-            val_loss=val_loss,
-            val_accuracy=val_acc,
+            train_loss=observed.train_loss,
+            train_accuracy=observed.train_accuracy,
+            val_loss=observed.val_loss,
+            val_accuracy=observed.val_accuracy,
             rolled_back=rolled_back,
             action=action,
             action_ok=ok,
             signals=signals,
+            contributions=observed.contributions,
+            all_off_accuracy=observed.all_off_accuracy,
+            params_host=counts.host,
+            params_total=counts.total,
+            seed_params={
+                sid: sum(p.numel() for p in r.module.parameters())
+                for sid, r in live.items()
+                if r.module is not None
+            },
+            alphas_before=alphas_before,
+            alphas_after=alphas_after,
+            stages_after={sid: r.state.stage.name for sid, r in live.items() if r.state},
+            germinated_at={sid: epoch - r.state.epochs_total for sid, r in live.items() if r.state},
+            shapley=observed.shapley,
         )
 
     def apply(self, action: Action) -> bool:

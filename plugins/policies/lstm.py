@@ -24,21 +24,21 @@ from typing import Any
 
 import torch
 
-from esper.action_space import HEADS, ActionSpace
+from esper.action_space import HEADS, ActionMasks, ActionSpace
 from esper.actions import Action
 from esper.catalog import BlueprintCatalog
 from esper.engine.signals import Signals
 from esper.errors import EsperError
-from esper.observation import ObservationBuilder
-from esper.policy import Policy
+from esper.observation import Observation, ObservationBuilder
+from esper.policy import Decision, Evaluation, Hidden, TrainablePolicy
 from esper_plugins.policies.config import LSTMConfig
-from esper_plugins.policies.lstm_network import Hidden, PolicyStep, RecurrentActorCritic
+from esper_plugins.policies.lstm_network import RecurrentActorCritic
 
 #: Version of `LSTMPolicy.state_dict`'s layout.
 STATE_SCHEMA = 1
 
 
-class LSTMPolicy(Policy):
+class LSTMPolicy(TrainablePolicy):
     def __init__(self, config: LSTMConfig | None = None, *, catalog: BlueprintCatalog) -> None:
         self.config = config or LSTMConfig()
         try:
@@ -47,26 +47,42 @@ class LSTMPolicy(Policy):
             raise EsperError(f"config.policy.device: {exc}") from None
         self.blueprint_ids = tuple(catalog.ids)
         self.blueprint_names = tuple(catalog.names)
-        self.network: RecurrentActorCritic | None = None
-        self.space: ActionSpace | None = None
+        self._network: RecurrentActorCritic | None = None
+        self._space: ActionSpace | None = None
         self.builder: ObservationBuilder | None = None
         self.slot_ids: tuple[str, ...] = ()
         self.hidden: Hidden | None = None
 
     # -- the network ----------------------------------------------------------------------------
 
+    @property
+    def network(self) -> RecurrentActorCritic:
+        if self._network is None:
+            raise EsperError("the LSTM controller is not built yet (it needs the slot ids)")
+        return self._network
+
+    @property
+    def space(self) -> ActionSpace:
+        if self._space is None:
+            raise EsperError("the LSTM controller is not built yet (it needs the slot ids)")
+        return self._space
+
+    @property
+    def built(self) -> bool:
+        return self._network is not None
+
     def build(self, slot_ids: Sequence[str]) -> RecurrentActorCritic:
         """Create the network for these slots (done by the first `decide`; idempotent)."""
-        if self.network is not None:
+        if self._network is not None:
             if tuple(slot_ids) != self.slot_ids:
                 raise EsperError(
                     f"the LSTM controller was built for slots {list(self.slot_ids)}, "
                     f"not {list(slot_ids)}"
                 )
-            return self.network
+            return self._network
         cfg = self.config
         self.slot_ids = tuple(slot_ids)
-        self.space = ActionSpace(len(self.slot_ids), self.blueprint_ids, self.blueprint_names)
+        self._space = ActionSpace(len(self.slot_ids), self.blueprint_ids, self.blueprint_names)
         self.builder = ObservationBuilder(
             self.blueprint_ids, len(self.slot_ids), device=self.device
         )
@@ -76,7 +92,7 @@ class LSTMPolicy(Policy):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.init_seed)
             network = RecurrentActorCritic(
-                self.space,
+                self._space,
                 hidden_dim=cfg.hidden_dim,
                 feature_dim=cfg.feature_dim,
                 lstm_layers=cfg.lstm_layers,
@@ -85,10 +101,10 @@ class LSTMPolicy(Policy):
                 floors=[floors[name] for name in HEADS],
                 validate=cfg.validate,
             )
-        self.network = network.to(self.device).eval()
+        self._network = network.to(self.device).eval()
         if cfg.weights:
             self._load_weights(Path(cfg.weights))
-        return self.network
+        return self._network
 
     def _load_weights(self, path: Path) -> None:
         try:
@@ -100,10 +116,10 @@ class LSTMPolicy(Policy):
         self._load_network(data, str(path))
 
     def _load_network(self, weights: Any, source: str) -> None:
-        if self.network is None or not isinstance(weights, dict):
+        if self._network is None or not isinstance(weights, dict):
             raise EsperError(f"{source}: not a state dict of the LSTM controller's network")
         try:
-            self.network.load_state_dict(weights)
+            self._network.load_state_dict(weights)
         except RuntimeError as exc:
             raise EsperError(
                 f"{source}: the weights do not fit this controller ({len(self.slot_ids)} "
@@ -112,23 +128,30 @@ class LSTMPolicy(Policy):
 
     # -- acting ---------------------------------------------------------------------------------
 
-    def step(
-        self, signals: Sequence[Signals], hidden: Hidden | None = None
-    ) -> tuple[list[Action], PolicyStep]:
+    def act(
+        self,
+        signals: Sequence[Signals],
+        hidden: Hidden | None = None,
+        *,
+        deterministic: bool | None = None,
+    ) -> Decision:
         """One decision for each of several envs in one batched network call.
 
-        ``hidden`` is the batch's LSTM state (None: zero). Returns the actions and the
-        `PolicyStep` (device tensors, including the new state). Actions, log-probabilities and
-        values reach the CPU in a single transfer.
+        ``hidden`` is the batch's LSTM state (None: zero). Returns the actions, the
+        `PolicyStep` (device tensors, including the new state) and the observation and masks
+        the step used. Actions, log-probabilities and values reach the CPU in one transfer.
         """
         network = self.build(tuple(view.slot_id for view in signals[0].slots))
-        if self.builder is None or self.space is None:
+        if self.builder is None:
             raise RuntimeError("build() did not set up the observation builder")
+        space = self.space
         obs, states = self.builder(signals)
-        masks = self.space.masks(states, max_seeds=self.config.max_seeds)
+        masks = space.masks(states, max_seeds=self.config.max_seeds)
         if hidden is None:
             hidden = network.initial_hidden(len(signals))
-        result = network.get_action(obs, masks, hidden, deterministic=self.config.deterministic)
+        if deterministic is None:
+            deterministic = self.config.deterministic
+        result = network.get_action(obs, masks, hidden, deterministic=deterministic)
         packed = torch.cat(
             [
                 result.actions.double(),
@@ -142,16 +165,20 @@ class LSTMPolicy(Policy):
             heads = [int(v) for v in row[: len(HEADS)]]
             prob, value = math.exp(row[len(HEADS)]), row[len(HEADS) + 1]
             actions.append(
-                self.space.to_action(
-                    heads, self.slot_ids, reason=f"lstm p={prob:.3f} V={value:.3f}"
-                )
+                space.to_action(heads, self.slot_ids, reason=f"lstm p={prob:.3f} V={value:.3f}")
             )
-        return actions, result
+        return Decision(actions=actions, step=result, obs=obs, masks=masks)
+
+    def initial_hidden(self, batch: int) -> Hidden:
+        return self.network.initial_hidden(batch)
+
+    def evaluate(self, obs: Observation, masks: ActionMasks, actions: torch.Tensor) -> Evaluation:
+        return self.network.evaluate_actions(obs, masks, actions)
 
     def decide(self, signals: Signals) -> Action:
-        actions, result = self.step([signals], self.hidden)
-        self.hidden = result.hidden
-        return actions[0]
+        decision = self.act([signals], self.hidden)
+        self.hidden = decision.step.hidden
+        return decision.actions[0]
 
     def reset(self) -> None:
         self.hidden = None
@@ -159,7 +186,7 @@ class LSTMPolicy(Policy):
     # -- checkpoints ----------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        network = self.network
+        network = self._network
         return {
             "schema": STATE_SCHEMA,
             "slot_ids": list(self.slot_ids),

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -33,39 +32,11 @@ from torch import nn
 from esper.action_space import HEADS, ActionMasks, ActionSpace
 from esper.distributions import MaskedCategorical, check_heads
 from esper.observation import Observation, feature_size
-
-Hidden = tuple[torch.Tensor, torch.Tensor]
+from esper.policy import Evaluation, Hidden, PolicyStep
 
 FORGET_GATE_BIAS = 1.0
 HEAD_OUTPUT_GAIN = 0.01
 VALUE_OUTPUT_GAIN = 0.1
-
-
-class PolicyStep(NamedTuple):
-    """One rollout step for a batch of envs (all on the network's device)."""
-
-    #: ``[envs, heads]`` int64 head indices in `HEADS` order (canonical where irrelevant).
-    actions: torch.Tensor
-    #: ``[envs, heads]`` log-probability per head (0 for a head with one valid value).
-    log_probs: torch.Tensor
-    #: ``[envs, heads]`` entropy per head, normalised to [0, 1].
-    entropies: torch.Tensor
-    #: ``[envs]`` V(s).
-    value: torch.Tensor
-    #: The LSTM state after this step (inference-mode tensors).
-    hidden: Hidden
-    #: ``[envs, ops]`` the op head's raw logits (telemetry).
-    op_logits: torch.Tensor
-
-
-class Evaluation(NamedTuple):
-    """Stored actions re-scored over a rollout, ``[envs, steps, ...]``."""
-
-    log_probs: torch.Tensor
-    entropies: torch.Tensor
-    values: torch.Tensor
-    #: ``[envs, steps, heads]`` causal relevance of each head for the stored op.
-    relevance: torch.Tensor
 
 
 def _init_linear(layer: nn.Linear, gain: float) -> None:

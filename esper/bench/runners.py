@@ -1,0 +1,116 @@
+"""Runners: one update's episodes with the vectorized runner vs the sequential one.
+
+Both play the same 4 episodes (same seeds, same policy) of the embedded image task; the
+vectorized runner steps them in lock-step with one batched policy call per epoch (and, on
+CUDA, one stream per environment), the sequential runner plays them one after another.
+
+On a CPU the environments' training dominates and PyTorch's intra-op threads already keep
+every core busy inside each environment, so lock-step saves little; the second figure
+measures that thread scaling (one training epoch with 1 thread vs all of them).
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from typing import Any
+
+import torch
+
+from esper.bench.suite import Figure, benchmark
+from esper.bench.timing import compare, ratio
+from esper.config import resolve
+from esper.manager import build_manager
+from esper.registry import Registries
+
+ENVS = 4
+
+
+def _training_run(runner: str, out: str) -> Any:
+    from esper.engine.training_run import TrainingRun
+    from esper.run_session import RunSession
+
+    registries = Registries(build_manager(autoload=False))
+    config = resolve(
+        registries,
+        overrides=[
+            "task.train_size=1536",
+            "task.val_size=256",
+            "run.epochs=3",
+            f"train.envs={ENVS}",
+            f"train.episodes={ENVS}",
+            "policy.name='lstm'",
+            "policy.validate=false",
+            "agent.name='ppo'",
+            "reward.name='contribution'",
+            f"runner.name='{runner}'",
+            f"run.out='{out}'",
+        ],
+    )
+    return TrainingRun.build(
+        config, registries, RunSession(registries.manager, config, command="train")
+    )
+
+
+@benchmark("runners")
+def runners(quick: bool) -> list[Figure]:
+    from esper.runner import RolloutJob
+
+    with tempfile.TemporaryDirectory() as out:
+        runs = {name: _training_run(name, out) for name in ("vectorized", "sequential")}
+        # Both runners act with the same controller.
+        weights = runs["vectorized"].policy.network.state_dict()
+        runs["sequential"].policy.network.load_state_dict(weights)
+
+        def collect(name: str) -> None:
+            run = runs[name]
+            run.buffer.reset()
+            run.runner.collect(
+                RolloutJob(
+                    factory=run.factory,
+                    seeds=run.seeds(0),
+                    policy=run.policy,
+                    rewards=run._rewards(),
+                    buffer=run.buffer,
+                )
+            )
+
+        timings = compare(
+            {name: functools.partial(collect, name) for name in runs},
+            repeats=2 if quick else 4,
+            warmup=1,
+        )
+        env = runs["vectorized"].factory(0, 0)
+        threads = torch.get_num_threads()
+
+        def epoch_with(n: int) -> None:
+            torch.set_num_threads(n)
+            try:
+                env.train_epoch()
+            finally:
+                torch.set_num_threads(threads)
+
+        scaling = compare(
+            {"one": lambda: epoch_with(1), "all": lambda: epoch_with(threads)},
+            repeats=3 if quick else 7,
+            warmup=1,
+        )
+    return [
+        Figure(
+            name=f"one update's {ENVS} episodes: sequential runner / vectorized runner (speed-up)",
+            value=ratio(timings, "sequential", "vectorized"),
+            unit="x",
+            goal=">= 1.5",
+            detail={
+                "vectorized_median_s": timings["vectorized"].median_s,
+                "sequential_median_s": timings["sequential"].median_s,
+                "device": "cpu",
+            },
+        ),
+        Figure(
+            name=f"one training epoch: 1 intra-op thread / {threads} threads (why lock-step gains little on a CPU)",
+            value=ratio(scaling, "one", "all"),
+            unit="x",
+            detail={"threads": threads},
+        ),
+    ]

@@ -1,0 +1,355 @@
+"""``esper train``: learn a growth controller with an agent across many host-training episodes.
+
+Each update: the runner plays one episode in each of ``train.envs`` fresh environments with
+the current policy (environment ``i`` of update ``u`` has seed ``run.seed + (u * envs + i) *
+1009``, so every episode is reproducible on its own), the rewards score every step, and the
+agent updates the policy from the rollout. Every ``train.checkpoint_every`` updates the
+policy, the agent (optimizer and normalisers), the random state and the history are written
+atomically to ``policy.pt``; `TrainingRun.restore` continues from it to the same weights an
+uninterrupted run reaches. ``summary.json`` holds the training figures per update.
+
+``policy.pt`` loads with ``torch.load(weights_only=True)``; its top-level ``network`` entry
+is the controller's state dict, so ``esper run --policy-checkpoint policy.pt`` can use it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+from esper.agent import Agent
+from esper.atomic import write_text_atomic
+from esper.catalog import BlueprintCatalog
+from esper.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from esper.config import EsperConfig
+from esper.config.loading import unstructure
+from esper.engine.environment import Environment, EpochResult
+from esper.engine.growth_run import resolve_device
+from esper.errors import ConfigError, EsperError
+from esper.governor import Governor
+from esper.lifecycle import QualityGates
+from esper.observation import feature_size
+from esper.policy import TrainablePolicy
+from esper.records import RewardSpec
+from esper.registry import Entry, Registries
+from esper.reward import RewardFunction
+from esper.rollout import RolloutBuffer
+from esper.run_session import RunSession
+from esper.runner import EpisodeResult, RolloutJob, Runner
+from esper.task import Task, TaskData
+from esper.telemetry import Event
+from esper.telemetry.events import register_event
+
+CHECKPOINT_NAME = "policy.pt"
+SUMMARY_NAME = "summary.json"
+CHECKPOINT_SCHEMA = 1
+#: Spacing of environment seeds (a prime, so nearby root seeds do not share episodes).
+SEED_STRIDE = 1009
+
+UpdateProgress = Callable[[dict[str, Any]], None]
+EpochProgress = Callable[[int, EpochResult], None]
+
+
+@register_event("train.update")
+@attrs.frozen(kw_only=True)
+class UpdateCompleted(Event):
+    """The agent finished one update from one rollout."""
+
+    update: int
+    episodes: int
+    mean_reward: float
+    mean_accuracy: float
+    rollbacks: int
+    metrics: dict[str, float] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class EnvironmentFactory:
+    """Builds training environments that share the task's data (read-only) and the policy."""
+
+    config: EsperConfig
+    registries: Registries
+    task: Task
+    data: TaskData
+    device: torch.device
+    policy: TrainablePolicy
+    emit: Callable[[Event], None] | None = None
+
+    def __call__(self, index: int, seed: int, *, use_stream: bool = False) -> Environment:
+        run = self.config.run
+        governor: Governor | None = None
+        if "governor" in self.config.components:
+            gov = self.config.components["governor"]
+            governor = (
+                self.registries["governors"]
+                .get(gov.id)
+                .build(gov.options, task=self.task.info, emit=self.emit)
+            )
+        env = Environment(
+            task=self.task,
+            registries=self.registries,
+            policy=self.policy,
+            governor=governor,
+            device=self.device,
+            seed=seed,
+            max_epochs=run.epochs,
+            slots=list(run.slots) or None,
+            amp=run.amp,
+            batches_per_epoch=run.batches_per_epoch or None,
+            data=self.data,
+            emit=self.emit,
+            arm=f"env{index}",
+            use_stream=use_stream,
+        )
+        env.model.gates = QualityGates(self.config.lifecycle)
+        return env
+
+
+def _component_error(key: str, exc: Exception) -> ConfigError:
+    return ConfigError([f"config.{key}: {exc}"])
+
+
+@attrs.define
+class TrainingRun:
+    config: EsperConfig
+    registries: Registries
+    session: RunSession
+    policy: TrainablePolicy
+    agent: Agent
+    runner: Runner
+    reward_entry: Entry[RewardSpec]
+    factory: EnvironmentFactory
+    buffer: RolloutBuffer
+    update: int = 0
+    history: list[dict[str, Any]] = attrs.field(factory=list)
+    started: float = attrs.field(factory=time.perf_counter)
+    wall_before: float = 0.0
+
+    @classmethod
+    def build(cls, config: EsperConfig, registries: Registries, session: RunSession) -> TrainingRun:
+        run, comps = config.run, config.components
+        for key in ("policy", "agent", "reward", "runner"):
+            if key not in comps:
+                raise ConfigError([f"config.{key}: esper train needs a {key} component"])
+        policy_entry = registries["policies"].get(comps["policy"].id)
+        if not getattr(policy_entry.spec, "trainable", False):
+            raise ConfigError([f"config.policy: {policy_entry.id!r} is not trainable (try 'lstm')"])
+        device = resolve_device(run.device)
+        task_comp = comps["task"]
+        task: Task = registries["tasks"].get(task_comp.id).build(task_comp.options)
+        data_dir = Path(run.data_dir) if run.data_dir else None
+        data = task.load(seed=run.seed, data_dir=data_dir).to(device)
+        catalog = BlueprintCatalog(registries["blueprints"], task.info.topology)
+        policy = policy_entry.build(comps["policy"].options, catalog=catalog)
+        if not isinstance(policy, TrainablePolicy):
+            raise EsperError(f"policy {policy_entry.id!r} does not implement TrainablePolicy")
+        factory = EnvironmentFactory(
+            config=config,
+            registries=registries,
+            task=task,
+            data=data,
+            device=device,
+            policy=policy,
+            emit=session.emit,
+        )
+        # The slots (and so the network's shape) come from the host the task builds.
+        probe = factory(0, run.seed)
+        policy.build(probe.model.slot_ids)
+        del probe
+        try:
+            agent = (
+                registries["agents"]
+                .get(comps["agent"].id)
+                .build(comps["agent"].options, policy=policy)
+            )
+        except ValueError as exc:
+            raise _component_error("agent", exc) from None
+        reward_entry = registries["rewards"].get(comps["reward"].id)
+        try:
+            # Built once now so a reward that cannot work with this agent (e.g. PBRS with
+            # another discount) stops the run before any training.
+            reward_entry.build(comps["reward"].options, gamma=agent.gamma)
+        except ValueError as exc:
+            raise _component_error("reward", exc) from None
+        runner = registries["runners"].get(comps["runner"].id).build(comps["runner"].options)
+        buffer = RolloutBuffer(
+            envs=config.train.envs,
+            steps=run.epochs,
+            space=policy.space,
+            obs_size=feature_size(policy.space.num_slots),
+            device=next(policy.network.parameters()).device,
+        )
+        return cls(
+            config=config,
+            registries=registries,
+            session=session,
+            policy=policy,
+            agent=agent,
+            runner=runner,
+            reward_entry=reward_entry,
+            factory=factory,
+            buffer=buffer,
+        )
+
+    @property
+    def updates(self) -> int:
+        train = self.config.train
+        return math.ceil(train.episodes / train.envs)
+
+    def seeds(self, update: int) -> list[int]:
+        envs = self.config.train.envs
+        return [self.config.run.seed + (update * envs + i) * SEED_STRIDE for i in range(envs)]
+
+    def _rewards(self) -> list[RewardFunction]:
+        options = self.config.components["reward"].options
+        return [
+            self.reward_entry.build(options, gamma=self.agent.gamma)
+            for _ in range(self.config.train.envs)
+        ]
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(
+        self,
+        on_update: UpdateProgress | None = None,
+        on_epoch: EpochProgress | None = None,
+    ) -> dict[str, Any]:
+        if self.update == 0:
+            # One seeded stream for sampling actions and the agent's randomness; environments
+            # draw from streams of their own and never touch it.
+            torch.manual_seed(self.config.run.seed)
+        every = self.config.train.checkpoint_every
+        while self.update < self.updates:
+            u = self.update
+            started = time.perf_counter()
+            self.buffer.reset()
+            job = RolloutJob(
+                factory=self.factory,
+                seeds=self.seeds(u),
+                policy=self.policy,
+                rewards=self._rewards(),
+                buffer=self.buffer,
+                on_epoch=on_epoch,
+            )
+            self.policy.network.eval()
+            episodes = self.runner.collect(job)
+            metrics = self.agent.update(self.buffer)
+            record = self._record(u, episodes, metrics, time.perf_counter() - started)
+            self.history.append(record)
+            self.update += 1
+            self.session.emit(
+                UpdateCompleted(
+                    update=u,
+                    episodes=len(episodes),
+                    mean_reward=record["mean_reward"],
+                    mean_accuracy=record["mean_accuracy"],
+                    rollbacks=record["rollbacks"],
+                    metrics={k: float(v) for k, v in metrics.items()},
+                )
+            )
+            if on_update is not None:
+                on_update(record)
+            if self.update % every == 0 or self.update == self.updates:
+                self.checkpoint()
+        summary = self.summary()
+        write_text_atomic(self.session.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def _record(
+        self, update: int, episodes: list[EpisodeResult], metrics: dict[str, float], wall: float
+    ) -> dict[str, Any]:
+        finished = [e.val_accuracy for e in episodes if math.isfinite(e.val_accuracy)]
+        actions: dict[str, int] = {}
+        for e in episodes:
+            for op, n in e.actions.items():
+                actions[op] = actions.get(op, 0) + n
+        return {
+            "update": update,
+            "episodes": len(episodes),
+            "mean_reward": statistics.fmean(e.reward for e in episodes) if episodes else 0.0,
+            "mean_accuracy": statistics.fmean(finished) if finished else float("nan"),
+            "rollbacks": sum(e.rolled_back for e in episodes),
+            "fossilized": sum(e.seeds_fossilized for e in episodes),
+            "mean_params": statistics.fmean(e.params_total for e in episodes) if episodes else 0,
+            "actions": actions,
+            "metrics": {k: float(v) for k, v in metrics.items()},
+            "wall_time_s": round(wall, 3),
+        }
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def _wall(self) -> float:
+        return self.wall_before + (time.perf_counter() - self.started)
+
+    def checkpoint(self) -> Path:
+        network = self.policy.network
+        policy_options = unstructure(self.config).get("policy", {})
+        state = {
+            "schema": CHECKPOINT_SCHEMA,
+            "run_id": self.session.run_id,
+            "task": self.config.components["task"].id,
+            "policy_id": self.config.components["policy"].id,
+            "policy_config": {k: v for k, v in policy_options.items() if k != "name"},
+            "network": {k: v.detach().cpu().clone() for k, v in network.state_dict().items()},
+            "policy": self.policy.state_dict(),
+            "agent": self.agent.state_dict(),
+            "update": self.update,
+            "envs": self.config.train.envs,
+            "rng": torch.get_rng_state(),
+            "history": self.history,
+            "wall_time_s": self._wall(),
+        }
+        return save_checkpoint(self.session.run_dir / CHECKPOINT_NAME, state)
+
+    def restore(self, path: Path) -> None:
+        state = load_checkpoint(path)
+        if state.get("schema") != CHECKPOINT_SCHEMA:
+            raise CheckpointError(
+                f"{path}: policy checkpoint schema {state.get('schema')!r}, expected {CHECKPOINT_SCHEMA}"
+            )
+        task = self.config.components["task"].id
+        if state.get("task") != task:
+            raise CheckpointError(
+                f"{path}: checkpoint is for task {state.get('task')!r}, this run's task is {task!r}"
+            )
+        if state.get("envs") != self.config.train.envs:
+            raise CheckpointError(
+                f"{path}: checkpoint was trained with {state.get('envs')} envs per update, "
+                f"this run has train.envs = {self.config.train.envs}"
+            )
+        try:
+            self.policy.load_state_dict(state["policy"])
+            self.agent.load_state_dict(state["agent"])
+        except (KeyError, EsperError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: cannot restore the controller: {exc}") from None
+        torch.set_rng_state(state["rng"])
+        self.update = int(state["update"])
+        self.history = list(state["history"])
+        self.wall_before = float(state.get("wall_time_s", 0.0))
+
+    def summary(self) -> dict[str, Any]:
+        comps = self.config.components
+        return {
+            "run_id": self.session.run_id,
+            "command": "train",
+            "task": comps["task"].id,
+            "policy": comps["policy"].id,
+            "agent": comps["agent"].id,
+            "reward": comps["reward"].id,
+            "runner": comps["runner"].id,
+            "epochs": self.config.run.epochs,
+            "envs": self.config.train.envs,
+            "updates": self.update,
+            "episodes": sum(r["episodes"] for r in self.history),
+            "seed": self.config.run.seed,
+            "wall_time_s": round(self._wall(), 3),
+            "history": self.history,
+        }

@@ -1,0 +1,117 @@
+"""Options of the PPO agent (defaults from the prior system, spec 5.7). No torch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from attrs import validators as v
+
+#: Action heads, in `esper.action_space.HEADS` order (repeated here: this module imports no torch).
+HEAD_NAMES: tuple[str, ...] = (
+    "op",
+    "slot",
+    "blueprint",
+    "style",
+    "tempo",
+    "alpha_target",
+    "alpha_speed",
+    "alpha_curve",
+)
+
+#: Entropy-bonus multiplier per head (prior system): rarely used heads get a larger bonus.
+DEFAULT_ENTROPY_MULTIPLIERS: dict[str, float] = {
+    "op": 1.0,
+    "slot": 1.0,
+    "blueprint": 1.3,
+    "style": 1.2,
+    "tempo": 1.3,
+    "alpha_target": 1.2,
+    "alpha_speed": 1.2,
+    "alpha_curve": 1.2,
+}
+
+#: Normalised-entropy floor per head under which a quadratic penalty applies (esper's choice;
+#: the prior system's per-head floors are not recorded).
+DEFAULT_ENTROPY_FLOORS: dict[str, float] = dict.fromkeys(HEAD_NAMES, 0.1)
+
+
+def _head_table(low: float, high: float | None) -> Callable[[Any, Any, Any], None]:
+    def check(_inst: object, attribute: Any, value: object) -> None:
+        if not isinstance(value, dict):
+            raise ValueError(f"'{attribute.name}' must be a table of head name -> number")
+        unknown = sorted(set(value) - set(HEAD_NAMES))
+        if unknown:
+            raise ValueError(
+                f"'{attribute.name}' names unknown head(s) {unknown} (heads: {', '.join(HEAD_NAMES)})"
+            )
+        for head, x in value.items():
+            bad = isinstance(x, bool) or not isinstance(x, int | float)
+            if bad or not low <= x or (high is not None and not x <= high):
+                bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+                raise ValueError(f"'{attribute.name}': {head} = {x!r} must be {bound}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class PPOConfig:
+    """Hyper-parameters of `esper_plugins.agents.ppo.PPOAgent`.
+
+    Tables keyed by head (``entropy_multipliers``, ``entropy_floors``) override the defaults
+    for the heads they name.
+    """
+
+    #: Adam learning rate and epsilon.
+    lr: float = attrs.field(default=3e-4, validator=v.gt(0))
+    adam_eps: float = attrs.field(default=1e-5, validator=v.gt(0))
+    #: Discount and GAE lambda.
+    gamma: float = attrs.field(default=0.995, validator=[v.gt(0), v.le(1)])
+    gae_lambda: float = attrs.field(default=0.98, validator=[v.ge(0), v.le(1)])
+    #: Clip range of the per-head probability ratio.
+    clip: float = attrs.field(default=0.2, validator=[v.gt(0), v.lt(1)])
+    #: Value-loss coefficient, warmed up linearly from 0.1x over this many updates (0: off).
+    value_coef: float = attrs.field(default=0.5, validator=v.ge(0))
+    value_coef_warmup: int = attrs.field(default=10, validator=v.ge(0))
+    #: Weight of forced steps (WAIT the only valid op) in the value loss.
+    forced_value_weight: float = attrs.field(default=0.2, validator=[v.ge(0), v.le(1)])
+    #: Entropy-bonus coefficient and per-head multipliers.
+    entropy_coef: float = attrs.field(default=0.05, validator=v.ge(0))
+    entropy_multipliers: dict[str, float] = attrs.field(
+        factory=dict, validator=_head_table(0.0, None)
+    )
+    #: Per-head normalised-entropy floors and the coefficient of the squared shortfall.
+    entropy_floors: dict[str, float] = attrs.field(factory=dict, validator=_head_table(0.0, 1.0))
+    entropy_floor_coef: float = attrs.field(default=0.1, validator=v.ge(0))
+    #: Global gradient-norm clip.
+    max_grad_norm: float = attrs.field(default=5.0, validator=v.gt(0))
+    #: Approximate-KL target; an epoch stops before its backward pass when KL > factor x target.
+    target_kl: float | None = attrs.field(default=0.015, validator=v.optional(v.gt(0.0)))
+    kl_stop_factor: float = attrs.field(default=1.5, validator=v.gt(0))
+    #: Passes over the rollout per update (the prior system used 1 with the LSTM).
+    epochs: int = attrs.field(default=1, validator=v.ge(1))
+    #: Normalised reward of a rollback's terminal step (it becomes -rollback_penalty).
+    rollback_penalty: float = attrs.field(default=10.0, validator=v.ge(0))
+    #: Also zero the normalised rewards of the earlier steps of a rolled-back episode.
+    forfeit_on_rollback: bool = True
+    #: Floor of the advantages' standard deviation when normalising them.
+    adv_std_floor: float = attrs.field(default=0.1, validator=v.gt(0))
+    #: Per-head log-ratios are clamped to +-this before exp (review T1-3).
+    log_ratio_clamp: float = attrs.field(default=20.0, validator=v.gt(0))
+    #: Reward normaliser: clip of normalised rewards.
+    reward_clip: float = attrs.field(default=10.0, validator=v.gt(0))
+    #: Value normaliser: samples before it applies, then EMA momentum.
+    value_norm_warmup: int = attrs.field(default=32, validator=v.ge(1))
+    value_norm_momentum: float = attrs.field(default=0.99, validator=[v.ge(0), v.lt(1)])
+    #: Training stops (error) after this many consecutive updates skipped as non-finite.
+    max_consecutive_skips: int = attrs.field(default=3, validator=v.ge(1))
+
+    def head_multipliers(self) -> dict[str, float]:
+        return {
+            **DEFAULT_ENTROPY_MULTIPLIERS,
+            **{k: float(x) for k, x in self.entropy_multipliers.items()},
+        }
+
+    def head_floors(self) -> dict[str, float]:
+        return {**DEFAULT_ENTROPY_FLOORS, **{k: float(x) for k, x in self.entropy_floors.items()}}
