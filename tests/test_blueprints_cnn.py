@@ -254,3 +254,36 @@ def test_every_blueprint_grows_in_every_slot(
         assert host(x).shape == (2, 5)
         feats = torch.randn(2, channels, 3, 3, dtype=torch.bfloat16)
         assert seed(feats).dtype == torch.bfloat16
+
+
+_DETACHED_BACKWARD = """
+import torch
+from esper.manager import build_manager
+from esper.registry import Registries
+
+registries = Registries(build_manager(autoload=False))
+for entry in registries["blueprints"]:
+    if entry.spec.topology != "cnn" or entry.spec.name == "noop":
+        continue
+    for dim in (8, 16):
+        seed = entry.build(dim)
+        x = torch.randn(4, dim, 8, 8).contiguous(memory_format=torch.channels_last)
+        out = seed(x)  # the input carries no grad: a TRAINING seed's detached host features
+        params = [p for p in seed.parameters() if p.requires_grad]
+        if params:
+            (out * torch.randn_like(out)).sum().backward()
+print("ok")
+"""
+
+
+def test_every_cnn_seed_backpropagates_from_detached_channels_last_input() -> None:
+    # In a subprocess: the bug this guards against (PyTorch's CPU GroupNorm backward with a
+    # channels-last input that needs no grad) is a segfault, which would kill the test run.
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _DETACHED_BACKWARD], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "ok"

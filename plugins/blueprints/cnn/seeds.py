@@ -32,8 +32,32 @@ def match_memory_format(out: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return out.contiguous()
 
 
-def _group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(params.num_groups(channels), channels)
+class GroupNorm(nn.GroupNorm):
+    """`nn.GroupNorm` that avoids a CPU crash in PyTorch's channels-last backward.
+
+    PyTorch's CPU kernel (seen with 2.13) segfaults in backward when the input is channels-last
+    and does not require grad, i.e. when only the affine parameters need gradients. That is
+    exactly a seed's first layer in TRAINING, whose input is detached host features. The input
+    is then made standard-contiguous for the norm (one copy) and the output converted back.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (
+            x.device.type == "cpu"
+            and not x.requires_grad
+            and torch.is_grad_enabled()
+            and x.dim() == 4
+            and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last)
+        ):
+            out = super().forward(x.contiguous())
+            return out.contiguous(memory_format=torch.channels_last)
+        result: torch.Tensor = super().forward(x)
+        return result
+
+
+def _group_norm(channels: int) -> GroupNorm:
+    return GroupNorm(params.num_groups(channels), channels)
 
 
 class NormSeed(nn.Module):
