@@ -259,7 +259,7 @@ def test_an_update_raises_the_log_prob_of_advantaged_actions(catalog) -> None:
     assert (after - before)[wait].mean() > 0
     assert (after - before)[other].mean() < 0
     assert metrics["skipped"] == 0.0
-    assert metrics["epochs"] == 1.0
+    assert metrics["epochs"] == float(config.epochs)
     assert metrics["grad_norm"] > 0
 
 
@@ -289,7 +289,7 @@ def test_state_dict_round_trips_through_torch_load_weights_only(catalog) -> None
     twin.load_state_dict(loaded["agent"])
     twin_policy.load_state_dict(loaded["policy"])
     assert twin.updates == agent.updates == 1
-    assert twin.train_steps == agent.train_steps == 1
+    assert twin.train_steps == agent.train_steps == PPOConfig().epochs
     assert twin.reward_normalizer.state_dict() == agent.reward_normalizer.state_dict()
     assert twin.value_normalizer.state_dict() == agent.value_normalizer.state_dict()
     # Both continue identically (Adam moments restored).
@@ -297,7 +297,7 @@ def test_state_dict_round_trips_through_torch_load_weights_only(catalog) -> None
     agent.update(buf)
     twin.update(buf)
     assert same(weights(policy), weights(twin_policy))
-    assert twin.optimizer().state_dict()["state"][0]["step"].item() == 2
+    assert twin.optimizer().state_dict()["state"][0]["step"].item() == 2 * PPOConfig().epochs
 
 
 # -- guards ----------------------------------------------------------------------------------------

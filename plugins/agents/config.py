@@ -89,8 +89,10 @@ class PPOConfig:
     #: Approximate-KL target; an epoch stops before its backward pass when KL > factor x target.
     target_kl: float | None = attrs.field(default=0.015, validator=v.optional(v.gt(0.0)))
     kl_stop_factor: float = attrs.field(default=1.5, validator=v.gt(0))
-    #: Passes over the rollout per update (the prior system used 1 with the LSTM).
-    epochs: int = attrs.field(default=1, validator=v.ge(1))
+    #: Passes over the rollout per update. Each pass re-runs the LSTM over whole episodes from
+    #: a zero state, so several are sound; with one full-batch pass the ratio is always 1 and
+    #: neither clipping nor the KL stop can act (the prior system used 1).
+    epochs: int = attrs.field(default=4, validator=v.ge(1))
     #: Normalised reward of a rollback's terminal step (it becomes -rollback_penalty).
     rollback_penalty: float = attrs.field(default=10.0, validator=v.ge(0))
     #: Also zero the normalised rewards of the earlier steps of a rolled-back episode.
