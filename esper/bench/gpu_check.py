@@ -13,6 +13,8 @@ cut short keeps what it measured):
   accuracy, loss and action must agree;
 * ``runner_throughput`` — one update's episodes, vectorized vs sequential, at 4 and 8
   environments on one GPU;
+* ``train_end_to_end`` — two ``esper train`` updates with the environments, the controller,
+  the rollout buffer and PPO all on the GPU;
 * ``bf16`` — the same training epochs in bf16 autocast and in fp32: time ratio and finite loss;
 * ``flex_attention`` — a FlexAttention seed trains inside the transformer host on the GPU;
 * ``grow_cifar_scale`` — ``esper run``'s two arms (static vs heuristic growth) on the
@@ -206,6 +208,34 @@ class Check:
             }
         return out
 
+    def train_end_to_end(self) -> dict[str, Any]:
+        """One `esper train` update with environments, controller, buffer and PPO on the device."""
+        run = _training_run(
+            self.registries,
+            self.tmp,
+            [
+                *self._task(self.size(6000, 256), self.size(1200, 128)),
+                f"run.device='{self.device}'",
+                f"policy.device='{self.device}'",
+                f"run.epochs={self.size(5, 2)}",
+                "train.envs=4",
+                "train.episodes=8",
+                "runner.name='vectorized'",
+            ],
+        )
+        with run.session:
+            summary = run.run()
+        metrics = summary["history"][-1]["metrics"]
+        return {
+            "ok": all(math.isfinite(v) for v in metrics.values()) and summary["updates"] == 2,
+            "updates": summary["updates"],
+            "buffer_device": str(run.buffer.rewards.device),
+            "mean_accuracy": [round(h["mean_accuracy"], 2) for h in summary["history"]],
+            "approx_kl": metrics.get("approx_kl"),
+            "explained_variance": metrics.get("explained_variance"),
+            "wall_time_s": summary["wall_time_s"],
+        }
+
     def _environment(self, overrides: list[str], amp: str = "off") -> Any:
         from esper.engine.environment import Environment
 
@@ -308,7 +338,14 @@ class Check:
         }
 
 
-SECTIONS = ("runner_equivalence", "runner_throughput", "bf16", "flex_attention", "grow_cifar_scale")
+SECTIONS = (
+    "runner_equivalence",
+    "runner_throughput",
+    "train_end_to_end",
+    "bf16",
+    "flex_attention",
+    "grow_cifar_scale",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,14 @@ in one batched call. On CUDA each environment owns a stream
 batch by batch — one batch of environment 0, one of environment 1, ... — so the GPU works on
 several hosts' kernels at once; every environment's device-to-host transfer waits until its
 epoch's last step. On a CPU the same code runs without streams.
+
+Stream safety: each environment's stream first waits for the default stream (where the
+shared data and the environment's initial weights were written), and everything the
+environment allocates afterwards (batches, which are copies made by indexing, activations,
+new seeds) is allocated and used on its own stream. No tensor is handed from one stream to
+another while work on it is pending: the epoch ends with a transfer that waits for the
+stream. So no ``record_stream`` is needed; a runner that did hand tensors across streams
+(e.g. prefetching batches on a side stream) would have to call it.
 """
 
 from __future__ import annotations
