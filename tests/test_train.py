@@ -301,6 +301,11 @@ def test_cli_train_then_run_with_the_trained_controller(tmp_path: Path) -> None:
     assert summary["command"] == "train"
     assert summary["episodes"] == 2
     assert "update 1:" in proc.stderr
+    # `esper resume` recognises a training run and continues it (here: nothing left to do).
+    proc = esper("resume", str(run_dir), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "after update 1" in proc.stderr
+    assert "trained 2 episodes in 1 updates" in proc.stdout
     proc = esper(
         "run",
         "--policy-checkpoint",

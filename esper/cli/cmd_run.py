@@ -209,7 +209,7 @@ def _use_policy_checkpoint(raw: dict[str, Any], path: Path) -> None:
 @click.option("--quiet", is_flag=True, help="No per-epoch progress lines.")
 @click.pass_context
 def resume(ctx: click.Context, run_dir: Path, quiet: bool) -> None:
-    """Continue a stopped run from its last checkpoint."""
+    """Continue a stopped run (esper run or esper train) from its last checkpoint."""
     from esper.config.loading import load_raw, structure
     from esper.errors import EsperError
     from esper.registry import Registries
@@ -217,6 +217,11 @@ def resume(ctx: click.Context, run_dir: Path, quiet: bool) -> None:
     config_path = run_dir / "config.toml"
     if not config_path.exists():
         raise EsperError(f"{run_dir} is not a run directory (no config.toml)")
+    if (run_dir / "policy.pt").exists() and not (run_dir / "checkpoint.pt").exists():
+        from esper.cli.cmd_train import train
+
+        ctx.invoke(train, resume_dir=run_dir, quiet=quiet)  # an `esper train` run
+        return
     manager = get_manager(ctx)
     registries = Registries(manager)
     config = structure(load_raw([config_path]), registries, source=str(config_path))
