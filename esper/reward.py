@@ -101,6 +101,29 @@ class RewardBreakdown:
         return math.fsum(self.components.values())
 
 
+#: Ransomware pattern (spec): a seed the host now depends on (removing it costs more than this,
+#: in percent points) while all seeds together make the model worse than this.
+RANSOM_CONTRIBUTION = 0.1
+RANSOM_TOTAL = -0.2
+
+
+def suspicions(context: RewardContext, breakdown: RewardBreakdown) -> list[tuple[str, str | None]]:
+    """Signs that a controller may be gaming the reward, as ``(kind, slot)`` pairs.
+
+    ``ratio_penalty``: the reward penalised a contribution far larger than the improvement it
+    explains. ``ransomware``: a seed the model depends on while the seeds together hurt.
+    """
+    found: list[tuple[str, str | None]] = []
+    if breakdown.components.get("ratio_penalty", 0.0) < 0.0:
+        found.append(("ratio_penalty", context.action.slot))
+    total = context.counterfactual_total
+    if total is not None and total < RANSOM_TOTAL:
+        for view in context.signals.slots:
+            if view.contribution is not None and view.contribution > RANSOM_CONTRIBUTION:
+                found.append(("ransomware", view.slot_id))
+    return found
+
+
 class RewardFunction(abc.ABC):
     """Maps one executed step to a scalar reward (raw scale; the agent normalises)."""
 

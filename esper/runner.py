@@ -22,6 +22,7 @@ from esper.engine.environment import Environment, EpochResult
 from esper.policy import TrainablePolicy
 from esper.reward import RewardFunction
 from esper.rollout import RolloutBuffer
+from esper.telemetry import Event
 
 
 class EnvFactory(Protocol):
@@ -62,6 +63,8 @@ class RolloutJob:
     buffer: RolloutBuffer
     #: Called after every finished epoch of every environment (progress, telemetry).
     on_epoch: Callable[[int, EpochResult], None] | None = None
+    #: Receives the loop's events (episode outcomes, reward-hacking suspicions).
+    emit: Callable[[Event], None] | None = None
 
 
 class Runner(abc.ABC):

@@ -100,6 +100,7 @@ def test_failing_hook_is_counted_like_a_sink() -> None:
     bus.emit(Ping(value=1.0))
     assert bus.failures["esper_telemetry_event hook"] == 1
     assert isinstance(sink.events[-1], SinkFailed)
+    assert sink.events[-1].type == "telemetry.sink_failed"
 
 
 def _jsonl_sink(esper_manager, run_dir: Path, **options):

@@ -99,6 +99,9 @@ def test_training_writes_checkpoint_summary_and_fills_the_buffer(
     assert "agent" in state
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert [e["update"] for e in events if e["type"] == "train.update"] == [0, 1]
+    episodes = [e for e in events if e["type"] == "train.episode"]
+    assert sorted(e["env_id"] for e in episodes) == [0, 0, 1, 1]
+    assert {e["epochs"] for e in episodes} == {3}
 
 
 def test_same_seed_gives_identical_policy_weights(registries: Registries, tmp_path: Path) -> None:
@@ -125,6 +128,10 @@ def test_resume_from_a_policy_checkpoint_reaches_the_same_weights(
     )
     assert resumed.update == 2
     assert [h["update"] for h in resumed.history] == [0, 1]
+    events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
+    (resume,) = [e for e in events if e["type"] == "run.resumed"]
+    assert resume["position"] == 1
+    assert resume["checkpoint"].endswith(CHECKPOINT_NAME)
     for key, value in weights(resumed).items():
         assert torch.equal(value, full[key]), key
 
@@ -137,7 +144,9 @@ class RecordingReward(RewardFunction):
 
     def __call__(self, context: RewardContext) -> RewardBreakdown:
         self.contexts.append(context)
-        return RewardBreakdown(components={"epoch": float(context.epoch)})
+        # A ratio penalty at epoch 2: the loop reports it as a reward-gaming suspicion.
+        penalty = -0.5 if context.epoch == 2 else 0.0
+        return RewardBreakdown(components={"epoch": float(context.epoch), "ratio_penalty": penalty})
 
 
 def _job(run: TrainingRun, seeds: list[int]) -> tuple[RolloutJob, list[RecordingReward]]:
@@ -160,17 +169,27 @@ def test_lockstep_loop_records_rewards_actions_and_bootstrap(
 ) -> None:
     run = build_run(registries, tmp_path)
     job, rewards = _job(run, [11, 12])
+    events: list[Any] = []
+    job.emit = events.append
     torch.manual_seed(0)
     episodes = run.runner.collect(job)
     buf = run.buffer
     assert buf.lengths == [3, 3]
-    assert buf.rewards[:, :3].tolist() == [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]
+    assert buf.rewards[:, :3].tolist() == [[1.0, 1.5, 3.0], [1.0, 1.5, 3.0]]
+    suspected = [e for e in events if e.type == "reward.hacking_suspected"]
+    assert [(e.env_id, e.epoch, e.kind) for e in suspected] == [
+        (0, 2, "ratio_penalty"),
+        (1, 2, "ratio_penalty"),
+    ]
+    outcomes = [e for e in events if e.type == "train.episode"]
+    assert [(e.env_id, e.seed, e.epochs) for e in outcomes] == [(0, 11, 3), (1, 12, 3)]
+    assert [e.reward for e in outcomes] == [pytest.approx(5.5)] * 2
     assert bool((buf.log_probs[:, :3] <= 0).all())
     for e, reward in enumerate(rewards):
         assert [c.epoch for c in reward.contexts] == [1, 2, 3]
         assert reward.contexts[-1].terminal
         assert not reward.contexts[0].terminal
-        assert episodes[e].reward == pytest.approx(6.0)
+        assert episodes[e].reward == pytest.approx(5.5)
         assert sum(episodes[e].actions.values()) == 3
     assert bool(torch.isfinite(buf.bootstrap[:2]).all())
 

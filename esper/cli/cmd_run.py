@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,34 +63,6 @@ def _default_task_for_explicit_plugins(manager: Any, registries: Any, raw: dict[
         given = raw.get("task")
         options: dict[str, Any] = given if isinstance(given, dict) else {}
         raw["task"] = {"name": candidates[0].id, **options}
-
-
-class _Progress:
-    """One line per epoch on stderr; the grown arm shows each slot's seed and stage."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-
-    def __call__(self, arm: str, result: Any, env: Any) -> None:
-        if self.quiet:
-            return
-        metric = (
-            f"ppl {math.exp(min(result.val_loss, 50.0)):8.2f}"
-            if env.info.kind == "language_model"
-            else f"acc {result.val_accuracy:6.2f}%"
-        )
-        line = f"[{arm:6}] epoch {result.epoch:3d}/{env.max_epochs}  loss {result.val_loss:7.4f}  {metric}"
-        if arm == "grown":
-            slots = " ".join(
-                f"{v.slot_id}:{v.stage.name.lower()}"
-                + (f"({(v.blueprint or '').split(':')[-1]},a={v.alpha:.2f})" if v.blueprint else "")
-                for v in result.signals.slots
-            )
-            op = result.action.op.name
-            line += f"  {slots}" + (f"  -> {op} {result.action.slot or ''}" if op != "WAIT" else "")
-            if result.rolled_back:
-                line += "  [governor rollback]"
-        click.echo(line, err=True)
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -231,6 +202,7 @@ def resume(ctx: click.Context, run_dir: Path, quiet: bool) -> None:
 def _execute(
     manager: Any, registries: Any, config: Any, *, resume_dir: Path | None, quiet: bool
 ) -> None:
+    from esper.cli.progress import RunProgress
     from esper.engine.growth_run import CHECKPOINT_NAME, GrowthRun
     from esper.run_session import RunSession
 
@@ -248,5 +220,6 @@ def _execute(
             click.echo(f"resuming {resume_dir} at epoch {growth.arms['grown'].epoch}", err=True)
         else:
             click.echo(f"run directory: {session.run_dir}", err=True)
-        summary = growth.run(_Progress(quiet))
+        with RunProgress(quiet) as progress:
+            summary = growth.run(progress)
     _print_summary(summary)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,67 +47,6 @@ def _with_train_defaults(raw: dict[str, Any]) -> None:
             section["name"] = name
 
 
-class _Progress:
-    """A live bar over all env-epochs on a terminal; one line per update otherwise."""
-
-    def __init__(self, quiet: bool, total_epochs: int, done_epochs: int) -> None:
-        self.quiet = quiet
-        self.bar: Any = None
-        self.task: Any = None
-        if not quiet and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=Console(file=sys.stderr),
-            )
-            self.task = self.bar.add_task("env-epochs", total=total_epochs, completed=done_epochs)
-
-    def __enter__(self) -> _Progress:
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def epoch(self, env: int, result: Any) -> None:
-        if self.bar is not None:
-            self.bar.update(
-                self.task,
-                advance=1,
-                description=f"env {env} epoch {result.epoch:3d} acc {result.val_accuracy:6.2f}%",
-            )
-
-    def update(self, record: dict[str, Any]) -> None:
-        if self.quiet:
-            return
-        m = record["metrics"]
-        line = (
-            f"update {record['update'] + 1}: {record['episodes']} episodes  "
-            f"reward {record['mean_reward']:+8.3f}  acc {record['mean_accuracy']:6.2f}%  "
-            f"fossilized {record['fossilized']}  rollbacks {record['rollbacks']}  "
-            f"kl {m.get('approx_kl', float('nan')):.4f}  "
-            f"ev {m.get('explained_variance', float('nan')):+.3f}  "
-            f"{record['wall_time_s']:.1f} s"
-        )
-        if self.bar is not None:
-            self.bar.console.print(line)
-        else:
-            click.echo(line, err=True)
-
-
 @click.command()
 @config_options
 @click.option("--task", default=None, help="Task id or name (default: image).")
@@ -141,6 +79,7 @@ def train(
     **options: Any,
 ) -> None:
     """Train a growth controller across many host-training episodes."""
+    from esper.cli.progress import TrainProgress
     from esper.config.loading import load_raw, structure
     from esper.engine.training_run import CHECKPOINT_NAME, TrainingRun
     from esper.errors import EsperError
@@ -173,9 +112,12 @@ def train(
             click.echo(f"resuming {resume_dir} after update {training.update}", err=True)
         else:
             click.echo(f"run directory: {session.run_dir}", err=True)
-        per_update = config.train.envs * config.run.epochs
-        with _Progress(
-            quiet, training.updates * per_update, training.update * per_update
+        with TrainProgress(
+            quiet,
+            updates=training.updates,
+            done_updates=training.update,
+            envs=config.train.envs,
+            epochs=config.run.epochs,
         ) as progress:
             summary = training.run(on_update=progress.update, on_epoch=progress.epoch)
     last = summary["history"][-1] if summary["history"] else {}

@@ -21,7 +21,9 @@ CORE_COMMANDS: dict[str, str] = {
     "blueprints": "esper.cli.cmd_blueprints:blueprints",
     "config": "esper.cli.cmd_config:config",
     "plugins": "esper.cli.cmd_plugins:plugins",
+    "report": "esper.cli.cmd_report:report",
     "resume": "esper.cli.cmd_run:resume",
+    "runs": "esper.cli.cmd_runs:runs",
     "run": "esper.cli.cmd_run:run",
     "train": "esper.cli.cmd_train:train",
 }

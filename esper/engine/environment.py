@@ -68,6 +68,29 @@ class EpochCompleted(Event):
     alphas: dict[str, float] = attrs.field(factory=dict)
 
 
+#: Epochs without improvement after which a plateau is reported (once per plateau).
+PLATEAU_EVENT_EPOCHS = 3
+
+
+@register_event("signals.plateau")
+@attrs.frozen(kw_only=True)
+class PlateauDetected(Event):
+    """Validation accuracy has not improved by the plateau threshold for a while."""
+
+    arm: str
+    plateau_epochs: int
+    val_accuracy: float
+
+
+@register_event("signals.host_stabilized")
+@attrs.frozen(kw_only=True)
+class HostStabilized(Event):
+    """The host's loss settled: controllers that wait for stabilisation may now grow."""
+
+    arm: str
+    val_loss: float
+
+
 @register_event("attribution.shapley")
 @attrs.frozen(kw_only=True)
 class ShapleyComputed(Event):
@@ -170,6 +193,7 @@ class Environment:
         arm: str = "grown",
         snapshot_every: int = 5,
         use_stream: bool = False,
+        env_id: int | None = None,
     ) -> None:
         self.task = task
         self.info = task.info
@@ -182,6 +206,8 @@ class Environment:
         self.emit = emit
         self.arm = arm
         self.snapshot_every = snapshot_every
+        #: Stamped on this environment's events (the buffer row in ``esper train``).
+        self.env_id = env_id
         self.amp_dtype = resolve_amp(amp, device)
         # Each environment draws from random streams of its own (weight init, dropout, seeds'
         # init), so its results do not depend on what other environments in the process do.
@@ -239,8 +265,14 @@ class Environment:
                     self._rng_cuda = torch.cuda.get_rng_state(self.device)
 
     def _emit(self, event: Event) -> None:
-        if self.emit is not None:
-            self.emit(attrs.evolve(event, epoch=self.epoch) if event.epoch is None else event)
+        if self.emit is None:
+            return
+        changes: dict[str, Any] = {}
+        if event.epoch is None:
+            changes["epoch"] = self.epoch
+        if event.env_id is None and self.env_id is not None:
+            changes["env_id"] = self.env_id
+        self.emit(attrs.evolve(event, **changes) if changes else event)
 
     # -- one epoch --------------------------------------------------------------------------
     #
@@ -456,6 +488,7 @@ class Environment:
                 rolled_back = True
         if math.isfinite(val_acc):
             model.record_accuracy(val_acc)
+        was_stable = self.tracker.host_stabilized
         signals = self.tracker.update(
             epoch=epoch,
             max_epochs=self.max_epochs,
@@ -465,6 +498,14 @@ class Environment:
             val_accuracy=val_acc,
             model=model,
         )
+        if signals.host_stabilized and not was_stable:
+            self._emit(HostStabilized(arm=self.arm, val_loss=val_loss))
+        if signals.plateau_epochs == PLATEAU_EVENT_EPOCHS:
+            self._emit(
+                PlateauDetected(
+                    arm=self.arm, plateau_epochs=signals.plateau_epochs, val_accuracy=val_acc
+                )
+            )
         self.pending = Observed(
             epoch=epoch,
             train_loss=train_loss,

@@ -32,6 +32,7 @@ from esper.policy import Policy
 from esper.registry import Registries
 from esper.run_session import RunSession
 from esper.task import Task
+from esper.telemetry.events import RunResumed
 
 log = structlog.get_logger(__name__)
 
@@ -179,6 +180,7 @@ class GrowthRun:
             except (KeyError, EsperError, RuntimeError, ValueError) as exc:
                 raise CheckpointError(f"{path}: cannot restore arm {name!r}: {exc}") from None
         self.wall_before = float(state.get("wall_time_s", 0.0))
+        self.session.emit(RunResumed(checkpoint=str(path), position=self.arms["grown"].epoch))
 
     def summary(self) -> dict[str, Any]:
         wall = self.wall_before + (time.perf_counter() - self.started)

@@ -23,13 +23,47 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
+import attrs
 import torch
 
 from esper.engine.environment import Environment, EpochResult
 from esper.lifecycle import Stage
-from esper.reward import RewardContext
+from esper.reward import RewardBreakdown, RewardContext, suspicions
 from esper.runner import EpisodeResult, RolloutJob
+from esper.telemetry import Event
+from esper.telemetry.events import register_event
+
+
+@register_event("train.episode")
+@attrs.frozen(kw_only=True)
+class EpisodeFinished(Event):
+    """One environment's episode ended (time limit, or a governor rollback)."""
+
+    seed: int
+    epochs: int
+    val_accuracy: float
+    val_loss: float
+    reward: float
+    rolled_back: bool
+    params_total: int
+    seeds_fossilized: int
+    actions: dict[str, int] = attrs.field(factory=dict)
+
+
+@register_event("reward.hacking_suspected")
+@attrs.frozen(kw_only=True)
+class RewardHackingSuspected(Event):
+    """A step looked like reward gaming (see `esper.reward.suspicions`)."""
+
+    severity: ClassVar[str] = "warning"
+    kind: str
+    slot_id: str | None
+    contribution: float | None
+    counterfactual_total: float | None
+    action: str
+
 
 #: How a runner advances environments through the first half of their epoch.
 Advance = Callable[[Sequence[Environment]], None]
@@ -121,7 +155,10 @@ class LockstepLoop:
                     initial_accuracy=None if init is None else init[0],
                     initial_loss=None if init is None else init[1],
                 )
-                value = job.rewards[i](context).total
+                breakdown = job.rewards[i](context)
+                value = breakdown.total
+                if job.emit is not None:
+                    self._report_suspicions(rows[i], context, breakdown)
                 reward_sums[i] += value
                 rewards.append(value)
                 if job.on_epoch is not None:
@@ -153,4 +190,45 @@ class LockstepLoop:
                     actions=dict(ops[i]),
                 )
             )
+            if job.emit is not None:
+                r = results[-1]
+                job.emit(
+                    EpisodeFinished(
+                        env_id=rows[i],
+                        epoch=r.epochs,
+                        seed=r.seed,
+                        epochs=r.epochs,
+                        val_accuracy=r.val_accuracy,
+                        val_loss=r.val_loss,
+                        reward=r.reward,
+                        rolled_back=r.rolled_back,
+                        params_total=r.params_total,
+                        seeds_fossilized=r.seeds_fossilized,
+                        actions=dict(r.actions),
+                    )
+                )
         return results
+
+    def _report_suspicions(
+        self, row: int, context: RewardContext, breakdown: RewardBreakdown
+    ) -> None:
+        emit = self.job.emit
+        if emit is None:
+            return
+        for kind, slot in suspicions(context, breakdown):
+            view = (
+                None
+                if slot is None
+                else next((v for v in context.signals.slots if v.slot_id == slot), None)
+            )
+            emit(
+                RewardHackingSuspected(
+                    env_id=row,
+                    epoch=context.epoch,
+                    kind=kind,
+                    slot_id=slot,
+                    contribution=None if view is None else view.contribution,
+                    counterfactual_total=context.counterfactual_total,
+                    action=context.action.op.name,
+                )
+            )

@@ -20,7 +20,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import torch
@@ -46,7 +46,7 @@ from esper.run_session import RunSession
 from esper.runner import EpisodeResult, RolloutJob, Runner
 from esper.task import Task, TaskData
 from esper.telemetry import Event
-from esper.telemetry.events import register_event
+from esper.telemetry.events import RunResumed, register_event
 
 CHECKPOINT_NAME = "policy.pt"
 SUMMARY_NAME = "summary.json"
@@ -69,6 +69,45 @@ class UpdateCompleted(Event):
     mean_accuracy: float
     rollbacks: int
     metrics: dict[str, float] = attrs.field(factory=dict)
+
+
+@register_event("train.anomaly")
+@attrs.frozen(kw_only=True)
+class TrainingAnomaly(Event):
+    """An update whose figures say the learner is in trouble.
+
+    ``kind``: ``numerical_instability`` (an update skipped for non-finite values),
+    ``ratio_explosion`` / ``ratio_collapse`` (a policy ratio beyond ``RATIO_LIMITS``),
+    ``value_collapse`` (explained variance below ``VALUE_COLLAPSE_EV`` after warm-up).
+    """
+
+    severity: ClassVar[str] = "warning"
+    update: int
+    kind: str
+    value: float
+
+
+#: Per-head ratio extremes beyond which an update is reported as exploding / collapsing.
+RATIO_LIMITS = (0.2, 5.0)
+#: Explained variance below which the critic is reported as collapsed (after a few updates).
+VALUE_COLLAPSE_EV = -1.0
+VALUE_COLLAPSE_AFTER = 5
+
+
+def anomalies(update: int, metrics: dict[str, float]) -> list[tuple[str, float]]:
+    """The `TrainingAnomaly` kinds an update's metrics show, with the offending value."""
+    found: list[tuple[str, float]] = []
+    if metrics.get("nonfinite", 0.0) > 0.0 or metrics.get("skipped", 0.0) > 0.0:
+        found.append(("numerical_instability", metrics.get("nonfinite", 1.0)))
+    high, low = metrics.get("ratio_max"), metrics.get("ratio_min")
+    if high is not None and high > RATIO_LIMITS[1]:
+        found.append(("ratio_explosion", high))
+    if low is not None and low < RATIO_LIMITS[0]:
+        found.append(("ratio_collapse", low))
+    ev = metrics.get("explained_variance")
+    if ev is not None and update >= VALUE_COLLAPSE_AFTER and ev < VALUE_COLLAPSE_EV:
+        found.append(("value_collapse", ev))
+    return found
 
 
 @attrs.frozen(kw_only=True)
@@ -108,6 +147,7 @@ class EnvironmentFactory:
             emit=self.emit,
             arm=f"env{index}",
             use_stream=use_stream,
+            env_id=index,
         )
         env.model.gates = QualityGates(self.config.lifecycle)
         return env
@@ -238,6 +278,7 @@ class TrainingRun:
                 rewards=self._rewards(),
                 buffer=self.buffer,
                 on_epoch=on_epoch,
+                emit=self.session.emit,
             )
             self.policy.network.eval()
             episodes = self.runner.collect(job)
@@ -255,6 +296,8 @@ class TrainingRun:
                     metrics={k: float(v) for k, v in metrics.items()},
                 )
             )
+            for kind, value in anomalies(u, record["metrics"]):
+                self.session.emit(TrainingAnomaly(update=u, kind=kind, value=value))
             if on_update is not None:
                 on_update(record)
             if self.update % every == 0 or self.update == self.updates:
@@ -334,6 +377,7 @@ class TrainingRun:
         self.update = int(state["update"])
         self.history = list(state["history"])
         self.wall_before = float(state.get("wall_time_s", 0.0))
+        self.session.emit(RunResumed(checkpoint=str(path), position=self.update))
 
     def summary(self) -> dict[str, Any]:
         comps = self.config.components

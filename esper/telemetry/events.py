@@ -139,6 +139,16 @@ class RunEnded(Event):
     wall_time_s: float
 
 
+@register_event("run.resumed")
+@attrs.frozen(kw_only=True)
+class RunResumed(Event):
+    """A run continued from a checkpoint."""
+
+    checkpoint: str
+    #: Where it continues: the epoch (esper run) or the update (esper train) it stopped after.
+    position: int
+
+
 @register_event("telemetry.sink_failed")
 @attrs.frozen(kw_only=True)
 class SinkFailed(Event):
