@@ -1,9 +1,11 @@
 """nox sessions: ``nox`` runs what CI runs (.ci/run); ``nox -l`` lists them.
 
 Default sessions: ``lint`` (ruff), ``typecheck`` (mypy strict on esper/), ``tests`` once per
-torch version of the matrix, and ``plugins_e2e``, which pip-installs the template plugin from
+torch version of the matrix, ``plugins_e2e``, which pip-installs the template plugin from
 contrib/ (regular and editable) and a deliberately broken plugin into fresh venvs and checks
-what users see. Pass pytest arguments after ``--``: ``nox -s "tests(torch='2.13.0')" -- -k cli``.
+what users see, and ``contrib_sinks``, which installs the telemetry sinks in contrib/ (today
+esper-sink-tensorboard) into a fresh venv and runs their own tests. Pass pytest arguments
+after ``--``: ``nox -s "tests(torch='2.13.0')" -- -k cli``.
 
 Venvs come from the standard library's ``venv`` and packages from pip, not uv: this machine's
 torch wheels lie on local disk where only pip looks (pip's find-links and local indexes).
@@ -16,7 +18,7 @@ import nox.command
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "typecheck", "tests", "plugins_e2e"]
+nox.options.sessions = ["lint", "typecheck", "tests", "plugins_e2e", "contrib_sinks"]
 
 #: The torch matrix. The first entry is the lower bound in pyproject.toml (``torch>=2.13``),
 #: and the only CPU build of the two (the cheap one, used by sessions that just need torch).
@@ -30,6 +32,8 @@ MYPY = "mypy==2.4.1"
 TEMPLATE = "contrib/esper-plugin-template"
 BROKEN_PLUGIN = "tests/fixtures/broken-plugin"
 E2E_CHECKS = "tests/e2e/check_plugin_install.py"
+#: Sink distributions in contrib/ whose tests `contrib_sinks` runs.
+CONTRIB_SINKS = ["contrib/esper-sink-tensorboard"]
 
 
 def install_torch(session: nox.Session, version: str) -> None:
@@ -93,3 +97,20 @@ def plugins_e2e(session: nox.Session, install: str) -> None:
     check("python", E2E_CHECKS, "broken")
     if failed:
         session.error("failed: " + "; ".join(failed))
+
+
+@nox.session(reuse_venv=False)
+def contrib_sinks(session: nox.Session) -> None:
+    """Install esper and each sink distribution in contrib/ with pip, then run its tests.
+
+    A fresh venv each time, with esper installed as users get it (not editable): the tests
+    must see the sink through its installed entry point. The tensorboard sink pulls
+    ``tensorboard`` (and grpcio, protobuf) from the package index.
+    """
+    install_torch(session, TORCH_MIN)
+    session.install(".")
+    for sink in CONTRIB_SINKS:
+        session.install(f"{sink}[test]")
+    for sink in CONTRIB_SINKS:
+        with session.chdir(sink):
+            session.run("pytest", *session.posargs)

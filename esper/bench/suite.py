@@ -23,6 +23,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "esper.bench.policy",
     "esper.bench.ppo",
     "esper.bench.runners",
+    "esper.bench.telemetry",
 )
 
 
