@@ -64,6 +64,7 @@ class EpochCompleted(Event):
     action: str = "WAIT"
     action_slot: str | None = None
     action_ok: bool = True
+    #: Each slot's stage and alpha at the end of the epoch (after the action and the tick).
     stages: dict[str, str] = attrs.field(factory=dict)
     alphas: dict[str, float] = attrs.field(factory=dict)
 
@@ -608,7 +609,11 @@ class Environment:
             }
         )
         self.last_signals = signals
-        stages = {v.slot_id: v.stage.name for v in signals.slots}
+        # After the action and the lifecycle tick, like the alphas: the state the epoch ends in.
+        stages = {
+            sid: (r.state.stage.name if r.state is not None else Stage.DORMANT.name)
+            for sid, r in model.records.items()
+        }
         alphas_after = self._alphas()
         self._emit(
             EpochCompleted(

@@ -1,0 +1,111 @@
+"""Write a report directory: ``index.html`` and ``charts/<name>.png`` / ``.svg``.
+
+matplotlib is imported only here (through `esper.report.charts`), when a report is written.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from esper.report.data import ReportError, RunData, load_run
+from esper.report.html import RenderedChart, RunSection, render_page
+
+CHARTS_DIR = "charts"
+INDEX_NAME = "index.html"
+#: Chart files this module writes; others in ``charts/`` are never touched.
+_OWN_CHART = re.compile(r"(run\d+-[a-z-]+|compare-[a-z-]+)\.(png|svg)")
+MATPLOTLIB_MISSING = "esper report needs matplotlib: pip install 'esper[plots]'"
+
+
+def default_out(run_dirs: Sequence[Path]) -> Path:
+    """``RUN_DIR/report`` for one run, ``FIRST_RUN_DIR/report-compare`` for several."""
+    return run_dirs[0] / ("report" if len(run_dirs) == 1 else "report-compare")
+
+
+def require_matplotlib() -> None:
+    """Raise `ReportError` with the install hint when matplotlib cannot be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ReportError(MATPLOTLIB_MISSING) from None
+
+
+def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> Path:
+    """Read every run directory, draw its charts and write the report; returns ``index.html``.
+
+    All run directories are read (and checked) before anything is written.
+    """
+    if not run_dirs:
+        raise ReportError("no run directory given")
+    runs: list[RunData] = [load_run(d) for d in run_dirs]
+    require_matplotlib()
+    from esper import __version__
+    from esper.report import charts
+
+    out_dir = Path(out) if out is not None else default_out([r.path for r in runs])
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReportError(f"{out_dir}: report output exists and is not a directory")
+    chart_dir = out_dir / CHARTS_DIR
+    try:
+        chart_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"{chart_dir}: cannot create: {exc.strerror or exc}") from None
+
+    written: set[str] = set()
+
+    def render(spec: charts.ChartSpec, stem: str) -> RenderedChart:
+        if spec.figure is None:
+            return RenderedChart(
+                title=spec.title, caption=spec.caption, png=None, svg=None, empty=spec.empty
+            )
+        png, svg = charts.save_figure(spec.figure, chart_dir, stem)
+        written.update((png.name, svg.name))
+        return RenderedChart(
+            title=spec.title,
+            caption=spec.caption,
+            png=f"{CHARTS_DIR}/{png.name}",
+            svg=f"{CHARTS_DIR}/{svg.name}",
+        )
+
+    sections = [
+        RunSection(
+            index=i,
+            run=run,
+            charts=[render(spec, f"run{i}-{spec.slug}") for spec in charts.run_charts(run)],
+        )
+        for i, run in enumerate(runs, start=1)
+    ]
+    comparison = None
+    if len(runs) > 1:
+        spec = charts.ChartSpec(
+            slug="accuracy",
+            title="Final accuracy",
+            caption="Final validation accuracy of each run: one bar per arm of esper run "
+            "(static, grown) and, for esper train, the last update's mean final accuracy.",
+            figure=charts.comparison_chart(runs),
+            empty="no run has a final accuracy",
+        )
+        comparison = render(spec, "compare-accuracy")
+
+    # Charts of an earlier report in the same place that this one did not draw would linger.
+    for stale in chart_dir.iterdir():
+        if _OWN_CHART.fullmatch(stale.name) and stale.name not in written:
+            stale.unlink()
+
+    page = render_page(
+        sections,
+        comparison,
+        generated=time.strftime("%Y-%m-%d %H:%M:%S"),
+        version=__version__,
+    )
+    index = out_dir / INDEX_NAME
+    # A plain write (not esper.atomic's, whose temporary files are private): the report is
+    # meant to be shared, so it gets the usual permissions.
+    try:
+        index.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"{index}: cannot write: {exc.strerror or exc}") from None
+    return index
