@@ -3,10 +3,10 @@
 * ppo_update: `esper_plugins.agents.ppo.PPOAgent.update` (reward normalisation, GAE, value
   normaliser, per-head clipped surrogate with causal masks, entropy bonus and floor penalty,
   finiteness gate, gradient clipping, Adam step, one metrics transfer) on a 4 envs x 150 steps
-  rollout of the registered ``lstm`` policy, vs a reference written here: a textbook
-  single-epoch PPO update (GAE as a Python loop, one ``evaluate_actions`` call, joint-ratio
-  clipped loss, MSE value loss, mean entropy, backward, clip, Adam step) on the same rollout and
-  an identical network. Reported as ours / reference; goal <= 1.0 (the extra bookkeeping costs
+  rollout of the registered ``lstm`` policy, vs a reference written here: a textbook PPO
+  update (GAE as a Python loop, then per pass one ``evaluate_actions`` call, joint-ratio
+  clipped loss, MSE value loss, mean entropy, backward, clip, Adam step) with as many passes as
+  the agent's config, on the same rollout and an identical network. Reported as ours / reference; goal <= 1.0 (the extra bookkeeping costs
   nothing measurable next to the LSTM's forward and backward passes).
 
 Each variant updates its own copy of the network, so both keep doing the same amount of work
@@ -49,9 +49,10 @@ def _rollout(policy: Any, catalog: Any) -> RolloutBuffer:
 
 
 def _reference_update(
-    network: Any, optimizer: torch.optim.Optimizer, buf: RolloutBuffer
+    network: Any, optimizer: torch.optim.Optimizer, buf: RolloutBuffer, epochs: int = 1
 ) -> torch.Tensor:
-    """A plain single-epoch PPO update (what a from-scratch implementation would write)."""
+    """A plain PPO update of ``epochs`` full-batch passes (what a from-scratch implementation
+    would write)."""
     gamma, lam, clip = 0.995, 0.98, 0.2
     valid = buf.valid.float()
     rewards, values, terminal = buf.rewards, buf.values, buf.terminal.float()
@@ -71,17 +72,19 @@ def _reference_update(
     std = ((((advantages - mean) * valid) ** 2).sum() / n).sqrt()
     advantages = (advantages - mean) / (std + 1e-8)
 
-    out = network.evaluate_actions(buf.observations(), buf.action_masks(), buf.actions)
-    ratio_ = torch.exp(out.log_probs.sum(-1) - buf.log_probs.sum(-1))
-    surrogate = torch.min(ratio_ * advantages, ratio_.clamp(1 - clip, 1 + clip) * advantages)
-    policy_loss = -(surrogate * valid).sum() / n
-    value_loss = 0.5 * (((out.values - returns) ** 2) * valid).sum() / n
-    entropy = (out.entropies.mean(-1) * valid).sum() / n
-    loss: torch.Tensor = policy_loss + 0.5 * value_loss - 0.05 * entropy
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(network.parameters(), 5.0)
-    optimizer.step()
+    loss = torch.zeros(())
+    for _ in range(epochs):
+        out = network.evaluate_actions(buf.observations(), buf.action_masks(), buf.actions)
+        ratio_ = torch.exp(out.log_probs.sum(-1) - buf.log_probs.sum(-1))
+        surrogate = torch.min(ratio_ * advantages, ratio_.clamp(1 - clip, 1 + clip) * advantages)
+        policy_loss = -(surrogate * valid).sum() / n
+        value_loss = 0.5 * (((out.values - returns) ** 2) * valid).sum() / n
+        entropy = (out.entropies.mean(-1) * valid).sum() / n
+        loss = policy_loss + 0.5 * value_loss - 0.05 * entropy
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), 5.0)
+        optimizer.step()
     return loss.detach()
 
 
@@ -93,21 +96,23 @@ def ppo_update(quick: bool) -> list[Figure]:
     ours_policy, catalog = _policy()
     ref_policy, _ = _policy()  # the same initial weights (init_seed)
     buf = _rollout(ours_policy, catalog)
-    agent = ppo_agent(ppo_config(target_kl=None), policy=ours_policy)
+    config = ppo_config(target_kl=None)
+    agent = ppo_agent(config, policy=ours_policy)
+    epochs = int(config.epochs)  # the reference makes as many passes as the agent
     ref_network = ref_policy.network
     ref_optimizer = torch.optim.Adam(ref_network.parameters(), lr=3e-4, eps=1e-5)
     ours_policy.network.train()
     ref_network.train()
 
     metrics = agent.update(buf)
-    loss = _reference_update(ref_network, ref_optimizer, buf)
+    loss = _reference_update(ref_network, ref_optimizer, buf, epochs)
     if metrics["skipped"] or not torch.isfinite(loss):
         raise RuntimeError("a PPO update in the benchmark was not finite")
 
     timings = compare(
         {
             "ours": lambda: agent.update(buf),
-            "reference": lambda: _reference_update(ref_network, ref_optimizer, buf),
+            "reference": lambda: _reference_update(ref_network, ref_optimizer, buf, epochs),
         },
         repeats=3 if quick else 10,
         warmup=1,
@@ -123,6 +128,7 @@ def ppo_update(quick: bool) -> list[Figure]:
                 "reference_median_s": timings["reference"].median_s,
                 "min_ratio": ratio(timings, "ours", "reference", stat="min"),
                 "hidden_dim": ours_policy.network.hidden_dim,
+                "epochs": epochs,
             },
         )
     ]

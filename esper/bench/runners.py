@@ -4,9 +4,11 @@ Both play the same 4 episodes (same seeds, same policy) of the embedded image ta
 vectorized runner steps them in lock-step with one batched policy call per epoch (and, on
 CUDA, one stream per environment), the sequential runner plays them one after another.
 
-On a CPU the environments' training dominates and PyTorch's intra-op threads already keep
-every core busy inside each environment, so lock-step saves little; the second figure
-measures that thread scaling (one training epoch with 1 thread vs all of them).
+On a CPU both runners run every environment in one process, one after another; lock-step
+only batches the policy calls, a small share of an epoch. The second figure shows where a CPU
+speed-up would have to come from: how much faster one environment's training epoch runs with
+all intra-op threads than with one. Little faster means one environment leaves cores idle,
+which only environments in separate processes (one thread each) would use.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ def runners(quick: bool) -> list[Figure]:
             },
         ),
         Figure(
-            name=f"one training epoch: 1 intra-op thread / {threads} threads (why lock-step gains little on a CPU)",
+            name=f"one training epoch: 1 intra-op thread / {threads} threads (how well one env uses the cores)",
             value=ratio(scaling, "one", "all"),
             unit="x",
             detail={"threads": threads},
