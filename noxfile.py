@@ -114,3 +114,17 @@ def contrib_sinks(session: nox.Session) -> None:
     for sink in CONTRIB_SINKS:
         with session.chdir(sink):
             session.run("pytest", *session.posargs)
+
+
+@nox.session(reuse_venv=True)
+def bench(session: nox.Session) -> None:
+    """The benchmark suite (not a default session: it times, it does not test).
+
+    Writes bench-results/ and the table into docs/benchmarks.md (and docs/bench.json). Takes
+    about 10 minutes on 2 CPU cores; ``nox -s bench -- --quick`` is a smoke run.
+    """
+    install_torch(session, TORCH_MIN)
+    session.install(".")
+    session.run(
+        "esper", "bench", "--out", "bench-results", "--docs", "docs/benchmarks.md", *session.posargs
+    )

@@ -24,6 +24,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "esper.bench.ppo",
     "esper.bench.runners",
     "esper.bench.telemetry",
+    "esper.bench.memory",
 )
 
 
@@ -125,3 +126,27 @@ def write(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     json_path = write_text_atomic(out_dir / "bench.json", json.dumps(report, indent=2) + "\n")
     md_path = write_text_atomic(out_dir / "bench.md", to_markdown(report))
     return json_path, md_path
+
+
+#: The markers between which `update_docs` writes the table in a markdown page.
+DOCS_START = "<!-- bench-table:start -->"
+DOCS_END = "<!-- bench-table:end -->"
+
+
+def update_docs(report: dict[str, Any], page: Path) -> Path:
+    """Write the report's table into ``page`` between the bench-table markers, and the report
+    itself as ``bench.json`` beside the page. Returns the JSON's path."""
+    from esper.errors import EsperError
+
+    text = page.read_text(encoding="utf-8")
+    start, end = text.find(DOCS_START), text.find(DOCS_END)
+    if start < 0 or end < start:
+        raise EsperError(
+            f"{page}: no {DOCS_START} ... {DOCS_END} markers to write the table between"
+        )
+    table = to_markdown(report)
+    new = text[: start + len(DOCS_START)] + "\n" + table + text[end:]
+    write_text_atomic(page, new)
+    json_path = page.parent / "bench.json"
+    write_text_atomic(json_path, json.dumps(report, indent=2) + "\n")
+    return json_path

@@ -18,8 +18,18 @@ import click
     show_default=True,
     help="Directory for bench.json and bench.md.",
 )
+@click.option(
+    "--docs",
+    "docs_page",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Also write the table into this markdown page (between its bench-table markers) "
+    "and the JSON beside it.",
+)
 @click.option("--list", "list_only", is_flag=True, help="List the benchmarks and exit.")
-def bench(names: tuple[str, ...], quick: bool, out_dir: Path, list_only: bool) -> None:
+def bench(
+    names: tuple[str, ...], quick: bool, out_dir: Path, docs_page: Path | None, list_only: bool
+) -> None:
     """Run benchmarks (all by default) and write their figures as JSON and markdown."""
     from esper.bench import suite
 
@@ -32,3 +42,6 @@ def bench(names: tuple[str, ...], quick: bool, out_dir: Path, list_only: bool) -
     json_path, md_path = suite.write(report, out_dir)
     click.echo(suite.to_markdown(report))
     click.echo(f"wrote {json_path} and {md_path}", err=True)
+    if docs_page is not None:
+        docs_json = suite.update_docs(report, docs_page)
+        click.echo(f"wrote the table into {docs_page} and {docs_json}", err=True)
