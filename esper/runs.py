@@ -1,8 +1,8 @@
 """What is in a directory of runs: one `RunInfo` per run directory, read from its files only.
 
-`scan` backs ``esper runs list``. It reads ``config.toml``, ``events.jsonl`` (as plain JSON:
-the typed event classes of the engine live in modules that import torch), ``summary.json`` when
-the run finished, and whether a checkpoint exists. It never imports torch and never raises for a
+`scan` backs ``esper runs list``. It reads ``config.toml``, ``events.jsonl`` (as checked JSON
+objects, `esper.telemetry.read_event_objects`, skipping any line that is not one), ``summary.json``
+when the run finished, and whether a checkpoint exists. It never imports torch and never raises for a
 damaged run directory: such a run is listed with the status ``unreadable (<why>)``.
 
 Status, from the last ``run.started`` / ``run.ended`` pair in ``events.jsonl`` (a resumed run
@@ -28,7 +28,8 @@ from typing import Any
 
 import attrs
 
-from esper.errors import EsperError
+from esper.errors import EsperError, TelemetryError
+from esper.telemetry.events import read_event_objects
 
 CONFIG_NAME = "config.toml"
 EVENTS_NAME = "events.jsonl"
@@ -168,21 +169,11 @@ def _read_config(path: Path) -> dict[str, Any]:
 def _read_events(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise Unreadable(f"no {EVENTS_NAME}")
-    events: list[dict[str, Any]] = []
     try:
-        with path.open("r", encoding="utf-8") as fh:
-            for line in fh:
-                if not line.strip():
-                    continue
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    # A torn last line after a crash is normal; any other bad line is skipped too,
-                    # since a listing should show what can still be read.
-                    continue
-                if isinstance(event, dict) and isinstance(event.get("type"), str):
-                    events.append(event)
-    except (OSError, UnicodeDecodeError) as exc:
+        # A torn last line after a crash is normal; any other bad line is skipped too, since a
+        # listing should show what can still be read.
+        events = [data for _, data in read_event_objects(path, strict=False)]
+    except (OSError, TelemetryError) as exc:
         raise Unreadable(f"{EVENTS_NAME}: {exc}") from None
     if not any(e["type"] == "run.started" for e in events):
         raise Unreadable(f"{EVENTS_NAME} has no run.started event")

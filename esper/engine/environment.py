@@ -33,6 +33,7 @@ from torch import nn
 from esper.actions import Action, Op
 from esper.attribution import alpha_overrides, coalition_configs, interactions, shapley
 from esper.catalog import BlueprintCatalog
+from esper.engine.events import EpochCompleted, HostStabilized, PlateauDetected, ShapleyComputed
 from esper.engine.signals import Signals, SignalTracker, slot_views
 from esper.errors import EsperError
 from esper.governor import Governor
@@ -43,66 +44,12 @@ from esper.policy import Policy
 from esper.registry import Registries
 from esper.task import Task, TaskData
 from esper.telemetry import Event
-from esper.telemetry.events import register_event
 
 MAX_GRAD_NORM = 1.0
 
 
-@register_event("engine.epoch")
-@attrs.frozen(kw_only=True)
-class EpochCompleted(Event):
-    """One environment finished one epoch."""
-
-    arm: str
-    train_loss: float
-    train_accuracy: float
-    val_loss: float
-    val_accuracy: float
-    params_total: int
-    params_host: int
-    contributions: dict[str, float] = attrs.field(factory=dict)
-    action: str = "WAIT"
-    action_slot: str | None = None
-    action_ok: bool = True
-    #: Each slot's stage and alpha at the end of the epoch (after the action and the tick).
-    stages: dict[str, str] = attrs.field(factory=dict)
-    alphas: dict[str, float] = attrs.field(factory=dict)
-
-
 #: Epochs without improvement after which a plateau is reported (once per plateau).
 PLATEAU_EVENT_EPOCHS = 3
-
-
-@register_event("signals.plateau")
-@attrs.frozen(kw_only=True)
-class PlateauDetected(Event):
-    """Validation accuracy has not improved by the plateau threshold for a while."""
-
-    arm: str
-    plateau_epochs: int
-    val_accuracy: float
-
-
-@register_event("signals.host_stabilized")
-@attrs.frozen(kw_only=True)
-class HostStabilized(Event):
-    """The host's loss settled: controllers that wait for stabilisation may now grow."""
-
-    arm: str
-    val_loss: float
-
-
-@register_event("attribution.shapley")
-@attrs.frozen(kw_only=True)
-class ShapleyComputed(Event):
-    """Shapley values of the blended seeds at an episode's last epoch (accuracy, pp)."""
-
-    arm: str
-    values: dict[str, float]
-    std: dict[str, float]
-    exact: bool
-    #: Pairwise interactions ``"a|b" -> f({a,b}) - f({a}) - f({b}) + f({})``.
-    interactions: dict[str, float] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)

@@ -23,47 +23,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import ClassVar
 
 import attrs
 import torch
 
 from esper.engine.environment import Environment, EpochResult
+from esper.engine.events import EpisodeFinished, RewardHackingSuspected
 from esper.lifecycle import Stage
+from esper.policy import Hidden
 from esper.reward import RewardBreakdown, RewardContext, suspicions
 from esper.runner import EpisodeResult, RolloutJob
-from esper.telemetry import Event
-from esper.telemetry.events import register_event
-
-
-@register_event("train.episode")
-@attrs.frozen(kw_only=True)
-class EpisodeFinished(Event):
-    """One environment's episode ended (time limit, or a governor rollback)."""
-
-    seed: int
-    epochs: int
-    val_accuracy: float
-    val_loss: float
-    reward: float
-    rolled_back: bool
-    params_total: int
-    seeds_fossilized: int
-    actions: dict[str, int] = attrs.field(factory=dict)
-
-
-@register_event("reward.hacking_suspected")
-@attrs.frozen(kw_only=True)
-class RewardHackingSuspected(Event):
-    """A step looked like reward gaming (see `esper.reward.suspicions`)."""
-
-    severity: ClassVar[str] = "warning"
-    kind: str
-    slot_id: str | None
-    contribution: float | None
-    counterfactual_total: float | None
-    action: str
-
 
 #: How a runner advances environments through the first half of their epoch.
 Advance = Callable[[Sequence[Environment]], None]
@@ -87,6 +56,13 @@ def reward_context(
         initial_accuracy=initial_accuracy,
         initial_loss=initial_loss,
     )
+
+
+def _select(hidden: Hidden, active: list[int]) -> tuple[torch.Tensor, Hidden]:
+    """The recurrent state of the ``active`` environments (and their index tensor)."""
+    index = torch.tensor(active, device=hidden[0].device)
+    with torch.inference_mode():
+        return index, (hidden[0].index_select(1, index), hidden[1].index_select(1, index))
 
 
 def advance_in_turn(envs: Sequence[Environment]) -> None:
@@ -135,9 +111,7 @@ class LockstepLoop:
             active = survivors
             if not active:
                 break
-            index = torch.tensor(active, device=hidden[0].device)
-            with torch.inference_mode():
-                state = (hidden[0].index_select(1, index), hidden[1].index_select(1, index))
+            index, state = _select(hidden, active)
             decision = policy.act([envs[i].pending.signals for i in active], state)  # type: ignore[union-attr]
             with torch.inference_mode():
                 hidden[0].index_copy_(1, index, decision.step.hidden[0])
@@ -167,9 +141,7 @@ class LockstepLoop:
         if active:
             for i in active:
                 buffer.end_episode(rows[i], steps - 1, terminal=False)
-            index = torch.tensor(active, device=hidden[0].device)
-            with torch.inference_mode():
-                state = (hidden[0].index_select(1, index), hidden[1].index_select(1, index))
+            _, state = _select(hidden, active)
             final = policy.act([envs[i].peek_signals() for i in active], state, deterministic=True)
             buffer.set_bootstrap([rows[i] for i in active], final.step.value)
         results = []
@@ -194,17 +166,9 @@ class LockstepLoop:
                 r = results[-1]
                 job.emit(
                     EpisodeFinished(
-                        env_id=rows[i],
+                        env_id=r.env,
                         epoch=r.epochs,
-                        seed=r.seed,
-                        epochs=r.epochs,
-                        val_accuracy=r.val_accuracy,
-                        val_loss=r.val_loss,
-                        reward=r.reward,
-                        rolled_back=r.rolled_back,
-                        params_total=r.params_total,
-                        seeds_fossilized=r.seeds_fossilized,
-                        actions=dict(r.actions),
+                        **{k: v for k, v in attrs.asdict(r, recurse=False).items() if k != "env"},
                     )
                 )
         return results

@@ -20,7 +20,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 import torch
@@ -32,6 +32,7 @@ from esper.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from esper.config import EsperConfig
 from esper.config.loading import unstructure
 from esper.engine.environment import Environment, EpochResult
+from esper.engine.events import TrainingAnomaly, UpdateCompleted
 from esper.engine.growth_run import resolve_device
 from esper.errors import ConfigError, EsperError
 from esper.governor import Governor
@@ -46,7 +47,7 @@ from esper.run_session import RunSession
 from esper.runner import EpisodeResult, RolloutJob, Runner
 from esper.task import Task, TaskData
 from esper.telemetry import Event
-from esper.telemetry.events import RunResumed, register_event
+from esper.telemetry.events import RunResumed
 
 CHECKPOINT_NAME = "policy.pt"
 SUMMARY_NAME = "summary.json"
@@ -56,35 +57,6 @@ SEED_STRIDE = 1009
 
 UpdateProgress = Callable[[dict[str, Any]], None]
 EpochProgress = Callable[[int, EpochResult], None]
-
-
-@register_event("train.update")
-@attrs.frozen(kw_only=True)
-class UpdateCompleted(Event):
-    """The agent finished one update from one rollout."""
-
-    update: int
-    episodes: int
-    mean_reward: float
-    mean_accuracy: float
-    rollbacks: int
-    metrics: dict[str, float] = attrs.field(factory=dict)
-
-
-@register_event("train.anomaly")
-@attrs.frozen(kw_only=True)
-class TrainingAnomaly(Event):
-    """An update whose figures say the learner is in trouble.
-
-    ``kind``: ``numerical_instability`` (an update skipped for non-finite values),
-    ``ratio_explosion`` / ``ratio_collapse`` (a policy ratio beyond ``RATIO_LIMITS``),
-    ``value_collapse`` (explained variance below ``VALUE_COLLAPSE_EV`` after warm-up).
-    """
-
-    severity: ClassVar[str] = "warning"
-    update: int
-    kind: str
-    value: float
 
 
 #: Per-head ratio extremes beyond which an update is reported as exploding / collapsing.

@@ -1,11 +1,10 @@
 """Load a run directory into a typed `RunData` for the report (no torch, no matplotlib).
 
 A run directory holds ``config.toml`` and, once it has done anything, ``events.jsonl``; a run
-that finished also holds ``summary.json``. The event log is read line by line here rather than
-with `esper.telemetry.read_events`: the typed records of the engine's events live in modules
-that import torch, and a run may carry events of plugins that are not installed where the
-report is made. Only the event types the report draws are checked, field by field; any other
-type is skipped. A line that is not a JSON object of the current schema version is an error
+that finished also holds ``summary.json``. The event log is read as checked JSON objects
+(`esper.telemetry.read_event_objects`) rather than typed records: a run may carry events of
+plugins that are not installed where the report is made. Only the event types the report draws
+are checked, field by field; any other type is skipped. A line that is not a JSON object of the current schema version is an error
 naming the file and the line.
 """
 
@@ -21,7 +20,7 @@ from typing import Any, Literal, TypeVar
 import attrs
 
 from esper.errors import EsperError, TelemetryError
-from esper.telemetry.events import SCHEMA_VERSION
+from esper.telemetry.events import read_event_objects
 
 CONFIG_NAME = "config.toml"
 EVENTS_NAME = "events.jsonl"
@@ -266,33 +265,9 @@ class _Fields:
 def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Decoded event objects of ``path`` with their line numbers; malformed lines raise."""
     try:
-        fh = path.open("r", encoding="utf-8")
+        yield from read_event_objects(path)
     except OSError as exc:
         raise ReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    with fh:
-        lineno = 0
-        try:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise TelemetryError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
-                if not isinstance(data, dict):
-                    raise TelemetryError(
-                        f"{path}:{lineno}: event must be a JSON object, got {type(data).__name__}"
-                    )
-                if data.get("schema") != SCHEMA_VERSION:
-                    raise TelemetryError(
-                        f"{path}:{lineno}: event schema version {data.get('schema')!r} is not "
-                        f"supported (expected {SCHEMA_VERSION})"
-                    )
-                if not isinstance(data.get("type"), str):
-                    raise TelemetryError(f"{path}:{lineno}: event has no string 'type'")
-                yield lineno, data
-        except UnicodeDecodeError:
-            raise TelemetryError(f"{path}: not UTF-8 text (after line {lineno})") from None
 
 
 _SEED_KINDS: dict[str, SeedMarkKind] = {

@@ -7,6 +7,7 @@ from esper.telemetry.events import (
     event_from_dict,
     event_to_dict,
     event_types,
+    read_event_objects,
     read_events,
     register_event,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "event_from_dict",
     "event_to_dict",
     "event_types",
+    "read_event_objects",
     "read_events",
     "register_event",
 ]

@@ -100,22 +100,60 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         raise TelemetryError(f"invalid {event_type} event: {details}") from exc
 
 
+def read_event_objects(
+    path: str | Path, *, strict: bool = True
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The decoded JSON objects of an ``events.jsonl`` file with their line numbers.
+
+    Each is checked to be an object of the current schema version with a string ``type``; its
+    type need not be registered (a file may hold events of plugins not installed here). A bad
+    line raises `TelemetryError` naming the file and line; with ``strict=False`` it is skipped.
+    """
+    path = Path(path)
+    with path.open("r", encoding="utf-8") as fh:
+        lineno = 0
+        try:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield lineno, _event_object(line)
+                except TelemetryError as exc:
+                    if strict:
+                        raise TelemetryError(f"{path}:{lineno}: {exc}") from None
+        except UnicodeDecodeError:
+            raise TelemetryError(f"{path}: not UTF-8 text (after line {lineno})") from None
+
+
+def _event_object(line: str) -> dict[str, Any]:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise TelemetryError(f"not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise TelemetryError(f"event must be a JSON object, got {type(data).__name__}")
+    if data.get("schema") != SCHEMA_VERSION:
+        raise TelemetryError(
+            f"event schema version {data.get('schema')!r} is not supported "
+            f"(expected {SCHEMA_VERSION})"
+        )
+    if not isinstance(data.get("type"), str):
+        raise TelemetryError("event has no string 'type'")
+    return data
+
+
 def read_events(path: str | Path, *, strict: bool = True) -> Iterator[Event]:
     """Read an ``events.jsonl`` file back into typed records.
 
     A malformed line raises `TelemetryError` naming the file and line number; with
     ``strict=False`` it is skipped instead (a torn last line after a crash is normal).
     """
-    path = Path(path)
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield event_from_dict(json.loads(line))
-            except (json.JSONDecodeError, TelemetryError) as exc:
-                if strict:
-                    raise TelemetryError(f"{path}:{lineno}: {exc}") from exc
+    for lineno, data in read_event_objects(path, strict=strict):
+        try:
+            yield event_from_dict(data)
+        except TelemetryError as exc:
+            if strict:
+                raise TelemetryError(f"{Path(path)}:{lineno}: {exc}") from exc
 
 
 # -- core events -----------------------------------------------------------------------------
