@@ -3,8 +3,9 @@
 Default sessions: ``lint`` (ruff), ``typecheck`` (mypy strict on esper/), ``tests`` once per
 torch version of the matrix, ``plugins_e2e``, which pip-installs the template plugin from
 contrib/ (regular and editable) and a deliberately broken plugin into fresh venvs and checks
-what users see, and ``contrib_sinks``, which installs the telemetry sinks in contrib/ (today
-esper-sink-tensorboard) into a fresh venv and runs their own tests. Pass pytest arguments
+what users see, ``contrib_sinks``, which installs the telemetry sinks in contrib/ (today
+esper-sink-tensorboard) into a fresh venv and runs their own tests, and ``contrib_runners``,
+which does the same for the runners in contrib/ (today esper-runner-ray). Pass pytest arguments
 after ``--``: ``nox -s "tests(torch='2.13.0')" -- -k cli``.
 
 Venvs come from the standard library's ``venv`` and packages from pip, not uv: this machine's
@@ -18,7 +19,14 @@ import nox.command
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "typecheck", "tests", "plugins_e2e", "contrib_sinks"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "plugins_e2e",
+    "contrib_sinks",
+    "contrib_runners",
+]
 
 #: The torch matrix. The first entry is the lower bound in pyproject.toml (``torch>=2.13``),
 #: and the only CPU build of the two (the cheap one, used by sessions that just need torch).
@@ -34,6 +42,8 @@ BROKEN_PLUGIN = "tests/fixtures/broken-plugin"
 E2E_CHECKS = "tests/e2e/check_plugin_install.py"
 #: Sink distributions in contrib/ whose tests `contrib_sinks` runs.
 CONTRIB_SINKS = ["contrib/esper-sink-tensorboard"]
+#: Runner distributions in contrib/ whose tests `contrib_runners` runs.
+CONTRIB_RUNNERS = ["contrib/esper-runner-ray"]
 
 
 def install_torch(session: nox.Session, version: str) -> None:
@@ -116,6 +126,25 @@ def contrib_sinks(session: nox.Session) -> None:
             session.run("pytest", *session.posargs)
 
 
+@nox.session(reuse_venv=False)
+def contrib_runners(session: nox.Session) -> None:
+    """Install esper and each runner distribution in contrib/ with pip, then run its tests.
+
+    A fresh venv each time, esper installed as users get it (not editable). The ray runner pulls
+    ``ray`` from the package index; its tests start one local 2-CPU Ray instance bound to
+    loopback. By default the full-size acceptance run (``esper train --runner ray --agent ppo
+    --episodes 2 --envs 4``, about 5 minutes) is left out; ``nox -s contrib_runners -- -m slow``
+    runs it, and any pytest arguments replace the default.
+    """
+    install_torch(session, TORCH_MIN)
+    session.install(".")
+    for runner in CONTRIB_RUNNERS:
+        session.install(f"{runner}[test]")
+    for runner in CONTRIB_RUNNERS:
+        with session.chdir(runner):
+            session.run("pytest", *(session.posargs or ["-m", "not slow"]))
+
+
 @nox.session(reuse_venv=True)
 def bench(session: nox.Session) -> None:
     """The benchmark suite (not a default session: it times, it does not test).
@@ -127,4 +156,42 @@ def bench(session: nox.Session) -> None:
     session.install(".")
     session.run(
         "esper", "bench", "--out", "bench-results", "--docs", "docs/benchmarks.md", *session.posargs
+    )
+
+
+@nox.session(reuse_venv=True)
+def stress(session: nox.Session) -> None:
+    """Reliability under faults (not a default session): docs/reliability.md's figures.
+
+    Runs every test marked ``stress`` with HYPOTHESIS_PROFILE=stress (many more fuzzed
+    inputs; the slow kill tests included), then tests/stress/long_run.py, a long run hit by
+    faults of every kind and resumed after each, which writes the totals into the table of
+    docs/reliability.md (and docs/reliability.json). Figures land in stress-results/.
+    About 12 minutes on 2 CPU cores.
+    """
+    import os
+    import shutil
+    import time
+
+    started = time.time()
+    install_torch(session, TORCH_MIN)
+    session.install("-e", ".[test]")
+    out = "stress-results"
+    shutil.rmtree(out, ignore_errors=True)
+    session.run(
+        "pytest",
+        "-m",
+        "stress",
+        *session.posargs,
+        env={"HYPOTHESIS_PROFILE": "stress", "ESPER_STRESS_OUT": os.path.abspath(out)},
+    )
+    session.run(
+        "python",
+        "tests/stress/long_run.py",
+        "--out",
+        out,
+        "--docs",
+        "docs/reliability.md",
+        "--started",
+        str(started),
     )

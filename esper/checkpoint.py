@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +27,47 @@ class CheckpointError(EsperError):
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` (tensors and plain containers) to ``path`` atomically, with the schema."""
     buffer = io.BytesIO()
     torch.save({"schema": CHECKPOINT_SCHEMA, **state}, buffer)
     return write_bytes_atomic(path, buffer.getvalue())
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}")
+def load_weights_only(path: Path, *, what: str = "checkpoint") -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, every failure a `CheckpointError`.
+
+    The only way esper reads a torch file: a pickle that would build anything but tensors and
+    plain containers (code, arbitrary classes) is refused before any of it runs.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"no {what} at {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        path.open("rb").close()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        with warnings.catch_warnings():
+            # A damaged file reads as some odd pickle protocol; the error below says enough.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
-            f"{path}: refused to load (not plain weights/data; possibly unsafe): {exc}"
+            f"{path}: refused to load this {what}: it is not plain weights and data (possibly "
+            f"unsafe, or corrupt; nothing in it was run): {first}"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:
+        # A damaged file can fail inside torch's reader in many ways (a bad zip, a short
+        # read, an unpickler stack that does not add up): each means the same to the user.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CheckpointError(
-            f"{path}: corrupt or truncated checkpoint ({type(exc).__name__}: {exc})"
+            f"{path}: corrupt or truncated {what} ({type(exc).__name__}: {first})"
         ) from None
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by `save_checkpoint`, checked to be of this schema."""
+    state = load_weights_only(path)
     if not isinstance(state, dict) or state.get("schema") != CHECKPOINT_SCHEMA:
         found = state.get("schema") if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(

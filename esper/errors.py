@@ -3,6 +3,8 @@
 Every error a user can cause (a bad config value, a plugin that does not load, a corrupt
 checkpoint) is an `EsperError`. The CLI prints its message and exits with its `exit_code`
 (2, "usage error") without a traceback; anything else is a bug and keeps its traceback.
+Failures of the machine rather than the input (a full disk, a task's data path raising
+mid-run) are `StorageError` / `DataError`: reported the same way, with exit code 1.
 """
 
 from __future__ import annotations
@@ -37,3 +39,15 @@ class ConfigError(EsperError):
 
 class TelemetryError(EsperError):
     """An event record or event log could not be read."""
+
+
+class StorageError(EsperError):
+    """A file could not be written (disk full, permissions); the previous version is intact."""
+
+    exit_code = 1
+
+
+class DataError(EsperError):
+    """A task's data path failed during a run; the last checkpoint is intact and resumable."""
+
+    exit_code = 1

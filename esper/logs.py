@@ -59,9 +59,41 @@ def configure(*, verbosity: int = 0, quiet: bool = False) -> None:
     root.setLevel(logging.DEBUG)
 
 
+class _RunLogHandler(logging.FileHandler):
+    """A file handler that a failing disk silences instead of printing a traceback per record.
+
+    The first failure is reported in one line on stderr; the run goes on without its file log
+    (the event log and checkpoints report their own write errors).
+    """
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            error = sys.exc_info()[1]
+            sys.stderr.write(f"esper: cannot write {self.baseFilename}: {error}; file log off\n")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError:
+            self.failed = True
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            self.failed = True
+
+
 def add_run_log(run_dir: Path) -> logging.Handler:
     """Also write every log record as JSON to ``run_dir/log.jsonl``; returns the handler to remove."""
-    handler = logging.FileHandler(run_dir / "log.jsonl", encoding="utf-8")
+    handler = _RunLogHandler(run_dir / "log.jsonl", encoding="utf-8")
     handler.set_name(_FILE_HANDLER_NAME)
     handler.setLevel(logging.INFO)
     handler.setFormatter(

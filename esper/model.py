@@ -124,10 +124,11 @@ class MorphogeneticModel(nn.Module):
         unknown = [s for s in chosen if s not in points]
         if unknown:
             raise EsperError(
-                f"host {type(host).__name__} has no slot(s) {unknown}; it has {sorted(points)}"
+                f"config.run.slots: host {type(host).__name__} has no slot(s) {unknown}; "
+                f"it has {sorted(points)}"
             )
         if len(set(chosen)) != len(chosen):
-            raise EsperError(f"slots listed twice: {chosen}")
+            raise EsperError(f"config.run.slots: slots listed twice: {chosen}")
         ordered = sorted(chosen, key=lambda s: points[s].order)
         self.records: dict[str, SlotRecord] = {s: SlotRecord(point=points[s]) for s in ordered}
         self._optimizers: list[tuple[torch.optim.Optimizer, dict[str, Any]]] = []
@@ -575,6 +576,9 @@ class MorphogeneticModel(nn.Module):
             "schema": GROWN_STATE_SCHEMA,
             "topology": self.host.topology,
             "slots": slots,
+            # Every slot's count, also of slots whose last seed is gone: seed ids and the
+            # run's germination figures continue from it after a resume.
+            "germinated": {sid: r.seeds_germinated for sid, r in self.records.items()},
             "weights": self.state_dict(),
         }
 
@@ -597,6 +601,9 @@ class MorphogeneticModel(nn.Module):
             record = self.records[sid]
             self._free_module(record)
             self.records[sid] = SlotRecord(point=record.point)
+        for sid, count in data.get("germinated", {}).items():
+            if sid in self.records:
+                self.records[sid].seeds_germinated = int(count)
         for sid, saved in data["slots"].items():
             record = self.records[sid]
             state = SeedState.from_dict(saved["state"], emit=self.emit)

@@ -12,7 +12,16 @@ from esper.errors import ConfigError
 
 
 def resolve_in_run_dir(run_dir: Path | None, value: str, *, key: str) -> Path:
-    path = Path(value).expanduser()
+    """``value`` as a path: absolute as given, relative inside ``run_dir`` (or the cwd).
+
+    Raises `ConfigError` naming ``key`` when a relative path climbs out with ``..``.
+    """
+    if "\x00" in value:
+        raise ConfigError([f"{key}: a path must not contain a NUL character"])
+    path = Path(value)
+    if value.startswith("~"):
+        # Only a leading ~ names a home directory; pathlib would also expand "./~".
+        path = path.expanduser()
     if path.is_absolute():
         return path
     base = (run_dir or Path.cwd()).resolve()

@@ -10,12 +10,15 @@ On entry it creates the run directory, writes the resolved config atomically, bu
 selected telemetry sinks, binds ``run_id`` into the logging context, calls the
 ``esper_configure`` and ``esper_run_start`` hooks and emits ``run.started``. On exit it emits
 ``run.ended`` and calls ``esper_run_end`` with the status: ``finished``, ``interrupted``
-(Ctrl-C) or ``crashed`` (any other exception, which still propagates).
+(Ctrl-C) or ``crashed`` (any other exception, which still propagates). A run that stops
+without finishing and has a checkpoint gets a warning that says how to resume it. Opening a
+directory clears the temporary files of atomic writes that a kill interrupted there.
 """
 
 from __future__ import annotations
 
 import secrets
+import shutil
 import time
 from pathlib import Path
 from types import TracebackType
@@ -24,8 +27,9 @@ from typing import Any
 import structlog
 import tomli_w
 
-from esper.atomic import write_text_atomic
+from esper.atomic import remove_stale_temporaries, write_text_atomic
 from esper.config import EsperConfig, unstructure
+from esper.errors import EsperError
 from esper.manager import EsperPluginManager
 from esper.registry import Registries
 from esper.run_context import RunContext
@@ -33,6 +37,9 @@ from esper.telemetry import Event, Sink, TelemetryBus
 from esper.telemetry.events import RunEnded, RunStarted
 
 log = structlog.get_logger(__name__)
+
+#: Checkpoint files of ``esper run`` and ``esper train``, for the hint after a stopped run.
+CHECKPOINT_NAMES = ("checkpoint.pt", "policy.pt")
 
 
 def new_run_id() -> str:
@@ -66,22 +73,48 @@ class RunSession:
             run_id=self.run_id, run_dir=self.run_dir, command=self.command, config=self.config
         )
 
+    @property
+    def checkpoint(self) -> Path | None:
+        """The run's checkpoint file (``checkpoint.pt`` or ``policy.pt``), if one exists."""
+        for name in CHECKPOINT_NAMES:
+            if (self.run_dir / name).is_file():
+                return self.run_dir / name
+        return None
+
     def emit(self, event: Event) -> None:
+        """Hand ``event`` to every sink and to the ``esper_telemetry_event`` hook."""
         self.bus.emit(event)
 
     def __enter__(self) -> RunSession:
+        self._started = time.perf_counter()
+        created = not self.run_dir.exists()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._open()
+        except BaseException:
+            # A run that could not start (a bad sink path, a hook that raised) leaves no
+            # half-made directory behind; an existing one (a resume) is left as it was.
+            self._close_handlers()
+            if created:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+        return self
+
+    def _open(self) -> None:
         from esper import logs
 
-        self._started = time.perf_counter()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        # Temporary files of writes that a kill interrupted (a resumed run's directory).
+        for stale in remove_stale_temporaries(self.run_dir):
+            log.info("removed a temporary file left by an interrupted write", path=str(stale))
         config_data = unstructure(self.config)
         write_text_atomic(self.run_dir / "config.toml", tomli_w.dumps(config_data))
         registry = Registries(self.manager)["telemetry_sinks"]
         sinks: list[tuple[str, Sink]] = []
+        # Handed to the bus as they are built, so that a later one failing closes them.
+        self.bus = TelemetryBus(sinks, run_id=self.run_id, hook=self._call_event_hook)
         for name, component in self.config.sinks.items():
             sink = registry.get(component.id).build(component.options, run_dir=self.run_dir)
-            sinks.append((name, sink))
-        self.bus = TelemetryBus(sinks, run_id=self.run_id, hook=self._call_event_hook)
+            self.bus.sinks.append((name, sink))
         self._context = structlog.contextvars.bound_contextvars(run_id=self.run_id)
         self._context.__enter__()
         self._log_handler = logs.add_run_log(self.run_dir)
@@ -89,7 +122,17 @@ class RunSession:
         self.manager.hook.esper_run_start(run=self.context)
         self.emit(RunStarted(command=self.command, config=config_data))
         log.info("run started", run_dir=str(self.run_dir), command=self.command)
-        return self
+
+    def _close_handlers(self) -> None:
+        from esper import logs
+
+        self.bus.close()
+        if self._log_handler is not None:
+            logs.remove_run_log(self._log_handler)
+            self._log_handler = None
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+            self._context = None
 
     def _call_event_hook(self, event: Event) -> None:
         self.manager.hook.esper_telemetry_event(event=event)
@@ -100,8 +143,6 @@ class RunSession:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        from esper import logs
-
         if exc_type is None:
             self.status = "finished"
         elif issubclass(exc_type, KeyboardInterrupt):
@@ -113,9 +154,14 @@ class RunSession:
             self.emit(RunEnded(status=self.status, wall_time_s=wall))
             self.manager.hook.esper_run_end(run=self.context, status=self.status)
             log.info("run ended", status=self.status, wall_time_s=round(wall, 3))
+            # Not after a usage error (a bad config, a foreign checkpoint): resuming would
+            # only meet it again.
+            usage_error = isinstance(exc, EsperError) and exc.exit_code == 2
+            if self.status != "finished" and not usage_error and self.checkpoint is not None:
+                log.warning(
+                    f"run {self.status}; its last checkpoint is intact: "
+                    f"esper resume {self.run_dir}",
+                    checkpoint=self.checkpoint.name,
+                )
         finally:
-            self.bus.close()
-            if self._log_handler is not None:
-                logs.remove_run_log(self._log_handler)
-            if self._context is not None:
-                self._context.__exit__(None, None, None)
+            self._close_handlers()

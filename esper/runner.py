@@ -48,6 +48,9 @@ class EpisodeResult:
     seeds_fossilized: int
     #: How often each op was chosen (by name).
     actions: Mapping[str, int] = attrs.field(factory=dict)
+    #: The runner lost the environment mid-episode (a remote worker died): the episode was
+    #: truncated after its last rewarded step, not ended by the host.
+    lost: bool = False
 
 
 @attrs.define(kw_only=True)

@@ -1,7 +1,8 @@
 """What is in a directory of runs: one `RunInfo` per run directory, read from its files only.
 
 `scan` backs ``esper runs list``. It reads ``config.toml``, ``events.jsonl`` (as checked JSON
-objects, `esper.telemetry.read_event_objects`, skipping any line that is not one), ``summary.json``
+objects, `esper.telemetry.read_event_objects`; a line that is not one is skipped and named,
+with its line number, in `RunInfo.problems`), ``summary.json``
 when the run finished, and whether a checkpoint exists. It never imports torch and never raises for a
 damaged run directory: such a run is listed with the status ``unreadable (<why>)``.
 
@@ -72,6 +73,8 @@ class RunInfo:
     reward: float | None = None
     wall_time_s: float | None = None
     checkpoint: str | None = None
+    #: Lines of ``events.jsonl`` that were skipped, as ``"<path>:<line>: <why>"``.
+    problems: list[str] = attrs.field(factory=list)
 
     @property
     def controller(self) -> str | None:
@@ -119,8 +122,9 @@ def read_run(run_dir: Path, *, now: float | None = None) -> RunInfo:
 
 def _read(run_dir: Path, now: float) -> RunInfo:
     config = _read_config(run_dir / CONFIG_NAME)
-    events = _read_events(run_dir / EVENTS_NAME)
-    info = RunInfo(run_id=run_dir.name, path=str(run_dir), status="unknown")
+    problems: list[str] = []
+    events = _read_events(run_dir / EVENTS_NAME, problems)
+    info = RunInfo(run_id=run_dir.name, path=str(run_dir), status="unknown", problems=problems)
     run_table = _table(config, "run")
     info.task = _name(config, "task")
     info.policy = _name(config, "policy")
@@ -166,13 +170,13 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise Unreadable(f"{CONFIG_NAME}: {exc}") from None
 
 
-def _read_events(path: Path) -> list[dict[str, Any]]:
+def _read_events(path: Path, problems: list[str] | None = None) -> list[dict[str, Any]]:
     if not path.is_file():
         raise Unreadable(f"no {EVENTS_NAME}")
     try:
-        # A torn last line after a crash is normal; any other bad line is skipped too, since a
-        # listing should show what can still be read.
-        events = [data for _, data in read_event_objects(path, strict=False)]
+        # A listing should show what can still be read: a bad line is skipped, and named (file
+        # and line) in ``problems``.
+        events = [data for _, data in read_event_objects(path, strict=False, skipped=problems)]
     except (OSError, TelemetryError) as exc:
         raise Unreadable(f"{EVENTS_NAME}: {exc}") from None
     if not any(e["type"] == "run.started" for e in events):

@@ -13,9 +13,13 @@ features, by stage:
   that is the identity at alpha 0; GATE, ``lerp(h, s, alpha * g(x))`` with a learned
   per-sample gate.
 
-Alpha lives in a 0-dim buffer so that changing it never recompiles a compiled host; the
-stage and algorithm are plain attributes (a compiled host recompiles once per distinct
-stage/algorithm, a small constant over a lifecycle). The seed's output is cast to the host's
+Alpha lives in a 0-dim buffer so that changing it never recompiles a compiled host. The
+forward branches only on plain bools and ints derived from the stage and algorithm (set by
+their property setters), never on the enums themselves: torch 2.13's dynamo drops the guard
+on an enum attribute tested with ``in`` / ``is`` after the first recompile, so a compiled host
+kept running a TRAINING graph after its seed began to blend (``tests/test_compile.py``).
+A compiled host recompiles once per distinct stage/algorithm, a small constant over a
+lifecycle. The seed's output is cast to the host's
 dtype before it meets the host features (under autocast they can differ).
 """
 
@@ -110,6 +114,14 @@ class FusedPlan:
         return torch.stack([out[where[c] * b : (where[c] + 1) * b] for c in range(k)])
 
 
+_MULTIPLY, _GATE = 1, 2
+_BLEND_KINDS = {
+    AlphaAlgorithm.ADD: 0,
+    AlphaAlgorithm.MULTIPLY: _MULTIPLY,
+    AlphaAlgorithm.GATE: _GATE,
+}
+
+
 class SeedModule(nn.Module):
     """A blueprint module plus the blending that joins it to the host."""
 
@@ -119,6 +131,10 @@ class SeedModule(nn.Module):
         super().__init__()
         self.seed: nn.Module = seed
         self.channels = channels
+        # What forward branches on (see the module docstring): kept in step by the setters.
+        self._active = False
+        self._straight_through = False
+        self._blend_kind = 0
         self.stage = Stage.GERMINATED
         self.isolate = True
         self.algorithm = AlphaAlgorithm(algorithm)
@@ -132,6 +148,25 @@ class SeedModule(nn.Module):
         # Fused counterfactual pass: see `FusedPlan`; None outside it.
         self.fused: FusedPlan | None = None
         self.slot_id = ""
+
+    @property
+    def stage(self) -> Stage:
+        return self._stage
+
+    @stage.setter
+    def stage(self, value: Stage) -> None:
+        self._stage = value
+        self._active = is_active(value)
+        self._straight_through = value is Stage.TRAINING
+
+    @property
+    def algorithm(self) -> AlphaAlgorithm:
+        return self._algorithm
+
+    @algorithm.setter
+    def algorithm(self, value: AlphaAlgorithm) -> None:
+        self._algorithm = value
+        self._blend_kind = _BLEND_KINDS[value]
 
     def set_algorithm(self, algorithm: AlphaAlgorithm) -> None:
         algorithm = AlphaAlgorithm(algorithm)
@@ -148,7 +183,7 @@ class SeedModule(nn.Module):
             self.alpha.fill_(float(value))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        if not is_active(self.stage):
+        if not self._active:
             return h
         if self.fused is not None:
             return self._fused_forward(h, self.fused)
@@ -159,12 +194,12 @@ class SeedModule(nn.Module):
         s: torch.Tensor = self.seed(x)
         if s.dtype != h.dtype:
             s = s.to(h.dtype)
-        if self.stage is Stage.TRAINING and override is None:
+        if self._straight_through and override is None:
             return h + (s - s.detach())
         alpha = (override if override is not None else self.alpha).to(h.dtype).clamp(0.0, 1.0)
-        if self.algorithm is AlphaAlgorithm.MULTIPLY:
+        if self._blend_kind == _MULTIPLY:
             return h * (1.0 + alpha * torch.tanh(s - x.to(s.dtype)))
-        if self.algorithm is AlphaAlgorithm.GATE and self.gate is not None:
+        if self._blend_kind == _GATE and self.gate is not None:
             alpha = (alpha * self.gate(x).to(h.dtype)).clamp(0.0, 1.0)
         return torch.lerp(h, s, alpha)
 

@@ -18,3 +18,8 @@ def test_gpu_check_dry_run_passes_every_section(tmp_path: Path) -> None:
     assert equivalence["same_actions"]
     assert equivalence["max_abs_accuracy_diff_pp"] == 0.0
     assert report["sections"]["flex_attention"]["seed_params_with_grad"] > 0
+    data_path = report["sections"]["data_path"]
+    assert data_path["htod_copies"] < data_path["train_batches"]
+    compiled = report["sections"]["compile"]
+    # The dry run compiles with dynamo's eager backend: the same arithmetic as eager mode.
+    assert compiled["compiled"]["train_loss"] == compiled["eager"]["train_loss"]

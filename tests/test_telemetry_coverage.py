@@ -62,3 +62,11 @@ def test_event_type_is_checked_by_a_test(event_type: str, cls: type) -> None:
 
 def test_the_event_modules_cover_every_registered_type() -> None:
     assert len(TYPES) >= 15
+
+
+EVENTS_DOC = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("event_type", "cls"), TYPES, ids=[t for t, _ in TYPES])
+def test_event_type_is_documented(event_type: str, cls: type) -> None:
+    assert f"| `{event_type}`" in EVENTS_DOC, f"docs/events.md has no row for {event_type!r}"

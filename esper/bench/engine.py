@@ -75,3 +75,44 @@ def engine_epoch(quick: bool) -> list[Figure]:
             },
         )
     ]
+
+
+@benchmark("governor_snapshot")
+def governor_snapshot(quick: bool) -> list[Figure]:
+    """The governor's rollback snapshot (a copy of the model's state) as a share of epoch time.
+
+    The environment snapshots every ``snapshot_every`` epochs (5) and after a fossilization;
+    the figure charges one snapshot per epoch, the worst case. Goal: under 1 % of an epoch
+    (the prior system copied the state dict every epoch).
+    """
+    registries = Registries(build_manager(autoload=False))
+    task_entry = registries["tasks"].get("image")
+    task = task_entry.build(task_entry.spec.load_config_cls()(train_size=1536, val_size=256))
+    governor = registries["governors"].get("default").build(None, task=task.info)
+    env = Environment(
+        task=task,
+        registries=registries,
+        policy=registries["policies"].get("static").build(None),
+        governor=governor,
+        device=torch.device("cpu"),
+        seed=0,
+        max_epochs=1000,
+    )
+    timings = compare(
+        {"epoch": env.train_epoch, "snapshot": lambda: governor.snapshot(env.model)},
+        repeats=5 if quick else 15,
+        warmup=1,
+    )
+    return [
+        Figure(
+            name="governor snapshot per epoch, % of a training epoch (1,536 images)",
+            value=100.0 * ratio(timings, "snapshot", "epoch"),
+            unit="%",
+            goal="<= 1.0",
+            detail={
+                "snapshot_median_s": timings["snapshot"].median_s,
+                "epoch_median_s": timings["epoch"].median_s,
+                "snapshot_bytes": int(getattr(governor, "snapshot_nbytes", 0)),
+            },
+        )
+    ]

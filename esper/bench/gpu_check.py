@@ -17,6 +17,10 @@ cut short keeps what it measured):
   the rollout buffer and PPO all on the GPU;
 * ``bf16`` — the same training epochs in bf16 autocast and in fp32: time ratio and finite loss;
 * ``flex_attention`` — a FlexAttention seed trains inside the transformer host on the GPU;
+* ``data_path`` — host-to-device copies in a profiled epoch and evaluation: the data lives on
+  the device and augmentation runs there, so copies must not grow with the batches;
+* ``compile`` — training epochs with a TRAINING seed, eager vs ``--compile`` (inductor, and
+  inductor with CUDA graphs via ``reduce-overhead``): first-epoch (compile) and steady times;
 * ``grow_cifar_scale`` — ``esper run``'s two arms (static vs heuristic growth) on the
   embedded image task at CIFAR-10 scale (50,000 training and 10,000 validation images).
 
@@ -165,7 +169,9 @@ class Check:
             "max_abs_loss_diff": max_loss,
         }
 
-    def runner_throughput(self) -> dict[str, Any]:
+    def runner_throughput(
+        self, compile: tuple[str, ...] = (), envs_list: tuple[int, ...] = (4, 8)
+    ) -> dict[str, Any]:
         # Fixed kernels: autotuning inside a timed episode would measure cuDNN, not the runner.
         torch.backends.cudnn.deterministic = False
         torch.backends.cudnn.benchmark = False
@@ -175,7 +181,7 @@ class Check:
             "sequential": ["runner.name='sequential'"],
         }
         out: dict[str, Any] = {}
-        for envs in (4, 8):
+        for envs in envs_list:
             runs = {
                 name: _training_run(
                     self.registries,
@@ -186,6 +192,7 @@ class Check:
                         f"run.epochs={self.size(4, 2)}",
                         f"train.envs={envs}",
                         "policy.validate=false",
+                        *compile,
                         *extra,
                     ],
                 )
@@ -207,6 +214,19 @@ class Check:
                 "speedup_in_turn": round(ratio(timings, "sequential", "vectorized_in_turn"), 3),
             }
         return out
+
+    def runner_throughput_compiled(self) -> dict[str, Any]:
+        """`runner_throughput` at 4 envs with ``--compile`` in reduce-overhead (CUDA graphs) mode."""
+        backend = "eager" if self.dry else "inductor"
+        mode = "default" if self.dry else "reduce-overhead"
+        return self.runner_throughput(
+            compile=(
+                "compile.enabled=true",
+                f"compile.backend='{backend}'",
+                f"compile.mode='{mode}'",
+            ),
+            envs_list=(4,),
+        )
 
     def train_end_to_end(self) -> dict[str, Any]:
         """One `esper train` update with environments, controller, buffer and PPO on the device."""
@@ -236,7 +256,7 @@ class Check:
             "wall_time_s": summary["wall_time_s"],
         }
 
-    def _environment(self, overrides: list[str], amp: str = "off") -> Any:
+    def _environment(self, overrides: list[str], amp: str = "off", compile: Any = None) -> Any:
         from esper.engine.environment import Environment
 
         config = resolve(self.registries, overrides=overrides)
@@ -251,6 +271,7 @@ class Check:
             seed=0,
             max_epochs=1000,
             amp=amp,
+            compile=compile,
         )
 
     def bf16(self) -> dict[str, Any]:
@@ -312,11 +333,83 @@ class Check:
             "train_s": round(time.perf_counter() - start, 2),
         }
 
+    def data_path(self) -> dict[str, Any]:
+        """Host-to-device copies during one training epoch and one evaluation (profiled)."""
+        from torch.profiler import ProfilerActivity, profile
+
+        env = self._environment(self._task(self.size(20000, 256), self.size(2000, 128)))
+        env.train_epoch()  # warm-up: allocator, cuDNN plans
+        env.evaluate()
+        activities = [ProfilerActivity.CPU]
+        if self.device.type == "cuda":
+            activities.append(ProfilerActivity.CUDA)
+        with profile(activities=activities) as prof:
+            env.train_epoch()
+            env.evaluate()
+            _sync(self.device)
+        copies = [e for e in prof.events() if "HtoD" in e.name]
+        batches = math.ceil(env.data.train_x.shape[0] / env.info.batch_size)
+        return {
+            # Copies that do not grow with the number of batches: the data stays on the device.
+            "ok": len(copies) < batches and env.data.train_x.device.type == self.device.type,
+            "htod_copies": len(copies),
+            "htod_kinds": sorted({e.name for e in copies}),
+            "train_batches": batches,
+            "data_device": str(env.data.train_x.device),
+            "augment_generator_device": str(env.aug_generator.device),
+        }
+
+    def compile(self) -> dict[str, Any]:
+        """Training epochs eager vs ``--compile`` (inductor; CUDA graphs with reduce-overhead)."""
+        from esper.actions import Action, Op
+        from esper.config import CompileSection
+
+        overrides = self._task(self.size(20000, 256), self.size(2000, 128))
+        # The dry run checks the wiring only: inductor on a CPU takes minutes to compile.
+        backend = "eager" if self.dry else "inductor"
+        variants: dict[str, CompileSection | None] = {
+            "eager": None,
+            "compiled": CompileSection(enabled=True, backend=backend),
+        }
+        if not self.dry:
+            variants["compiled_reduce_overhead"] = CompileSection(
+                enabled=True, backend=backend, mode="reduce-overhead"
+            )
+        out: dict[str, Any] = {}
+        epochs = self.size(3, 1)
+        for name, settings in variants.items():
+            torch._dynamo.reset()
+            env = self._environment(overrides, compile=settings)
+            slot = env.model.slot_ids[0]
+            env.apply(Action(op=Op.GERMINATE, slot=slot, blueprint="conv_light"))
+            env.apply(Action(op=Op.ADVANCE, slot=slot))  # a TRAINING seed in the graph
+            try:
+                start = time.perf_counter()
+                env.train_epoch()  # compiles
+                _sync(self.device)
+                first = time.perf_counter() - start
+                start = time.perf_counter()
+                for _ in range(epochs):
+                    loss, _acc = env.train_epoch()
+                _sync(self.device)
+                out[name] = {
+                    "first_epoch_s": round(first, 3),
+                    "epoch_s": round((time.perf_counter() - start) / epochs, 3),
+                    "train_loss": round(loss, 4),
+                }
+            except Exception as exc:  # one mode failing must not hide the others
+                out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        for name in variants:
+            if name != "eager" and "epoch_s" in out[name] and "epoch_s" in out["eager"]:
+                out[name]["speedup"] = round(out["eager"]["epoch_s"] / out[name]["epoch_s"], 3)
+        out["ok"] = "epoch_s" in out["compiled"] and math.isfinite(out["compiled"]["train_loss"])
+        return out
+
     def grow_cifar_scale(self) -> dict[str, Any]:
         from esper.engine.growth_run import GrowthRun
         from esper.run_session import RunSession
 
-        epochs = self.size(20, 2)
+        epochs = self.size(40, 2)
         config = resolve(
             self.registries,
             overrides=[
@@ -341,9 +434,12 @@ class Check:
 SECTIONS = (
     "runner_equivalence",
     "runner_throughput",
+    "runner_throughput_compiled",
     "train_end_to_end",
     "bf16",
     "flex_attention",
+    "data_path",
+    "compile",
     "grow_cifar_scale",
 )
 

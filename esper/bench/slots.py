@@ -9,7 +9,8 @@ Each ratio compares two variants timed interleaved in this process:
 * fused evaluation: one `fused_forward` over 4 alpha configurations vs 4 sequential passes
   (goal >= 1.5x faster);
 * recompiles: graph compilations of a ``torch.compile``d model across a whole lifecycle
-  (germinate -> TRAINING -> BLENDING ramp -> HOLDING -> FOSSILIZED), reported.
+  (germinate -> TRAINING -> BLENDING ramp -> HOLDING -> FOSSILIZED), goal <= 5;
+* compile speed: a training step of the compiled model (inductor) vs the eager one.
 """
 
 from __future__ import annotations
@@ -235,6 +236,56 @@ def compile_lifecycle(quick: bool) -> list[Figure]:
             name="cnn: compiled graphs over dormant -> fossilized (alpha ramp included)",
             value=float(graphs),
             unit="graphs",
+            # dormant, GERMINATED (the slot holds a module), TRAINING, BLENDING = HOLDING
+            # (alpha is a buffer), FOSSILIZED (isolation off): one graph per configuration.
+            goal="<= 5",
             detail={"blending_epochs": epochs_per_stage, "stages_visited": 5},
+        )
+    ]
+
+
+@benchmark("compile_speed")
+def compile_speed(quick: bool) -> list[Figure]:
+    """Training step (forward + backward) of a CNN host with a TRAINING seed: eager vs ``--compile``."""
+    import copy
+    import time
+
+    from esper.compilation import mark_batch_dynamic
+
+    reg = _registries()
+    host, catalog, _, _ = _cnn(reg)
+    eager = MorphogeneticModel(host, catalog, slots=["r0c1"])
+    eager.germinate("r0c1", "conv_light")
+    eager.advance("r0c1")  # TRAINING: the straight-through incubator
+    compiled = copy.deepcopy(eager)
+    torch._dynamo.reset()
+    compiled.compile()  # inductor, as `--compile` does
+    x = torch.randn(128, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (128,))
+
+    def step(model: MorphogeneticModel) -> Callable[[], None]:
+        def run() -> None:
+            mark_batch_dynamic(x)
+            nn.functional.cross_entropy(model(x), y).backward()
+            model.zero_grad(set_to_none=True)
+
+        return run
+
+    start = time.perf_counter()
+    step(compiled)()  # compiles forward and backward
+    compile_s = time.perf_counter() - start
+    timings = compare(
+        {"eager": step(eager), "compiled": step(compiled)}, repeats=_repeats(quick) // 2 or 3
+    )
+    return [
+        Figure(
+            name="cnn + TRAINING seed: train step eager / compiled (speed-up)",
+            value=ratio(timings, "eager", "compiled"),
+            unit="x",
+            detail={
+                "compile_s": round(compile_s, 2),
+                "compiled_median_s": timings["compiled"].median_s,
+                "batch": int(x.shape[0]),
+            },
         )
     ]

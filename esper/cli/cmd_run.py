@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from esper.cli.main import get_manager
-from esper.cli.options import config_options
+from esper.cli.options import compile_option, compile_overrides, config_options
 
 
 def _overrides(
@@ -119,6 +119,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     default=None,
     help="A controller trained by `esper train` (its policy.pt); acts greedily.",
 )
+@compile_option
 @click.option("--quiet", is_flag=True, help="No per-epoch progress lines.")
 @click.pass_context
 def run(
@@ -133,6 +134,7 @@ def run(
     out: str | None,
     static: bool,
     policy_checkpoint: Path | None,
+    compile_: bool,
     quiet: bool,
 ) -> None:
     """Grow a network on a task with a controller, next to the same host kept static."""
@@ -142,7 +144,9 @@ def run(
     manager = get_manager(ctx)
     registries = Registries(manager)
     raw = load_raw(
-        config_files, _overrides(overrides, task, policy, epochs, device, seed, out, static)
+        config_files,
+        _overrides(overrides, task, policy, epochs, device, seed, out, static)
+        + compile_overrides(compile_),
     )
     _default_task_for_explicit_plugins(manager, registries, raw)
     if policy_checkpoint is not None:
@@ -193,6 +197,15 @@ def resume(ctx: click.Context, run_dir: Path, quiet: bool) -> None:
 
         ctx.invoke(train, resume_dir=run_dir, quiet=quiet)  # an `esper train` run
         return
+    if not (run_dir / "checkpoint.pt").exists():
+        # Checked before the session opens, so the run directory is left as it is.
+        raise EsperError(
+            f"{run_dir} has no checkpoint to resume from (checkpoint.pt or policy.pt): the run "
+            "stopped before its first one; start it again"
+        )
+    from esper.checkpoint import load_checkpoint
+
+    load_checkpoint(run_dir / "checkpoint.pt")  # unreadable: fail before the session writes
     manager = get_manager(ctx)
     registries = Registries(manager)
     config = structure(load_raw([config_path]), registries, source=str(config_path))

@@ -36,6 +36,9 @@ def runs() -> None:
 def list_(directory: Path, as_json: bool) -> None:
     """List the runs in DIRECTORY (default: runs), oldest first."""
     infos = scan(directory)
+    for info in infos:
+        for problem in info.problems:
+            click.echo(f"warning: {problem} (line skipped)", err=True)
     if as_json:
         click.echo(json.dumps([i.to_dict() for i in infos], indent=2))
         return

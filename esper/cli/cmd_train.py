@@ -9,7 +9,7 @@ import click
 
 from esper.cli.cmd_run import _default_task_for_explicit_plugins, _toml_string
 from esper.cli.main import get_manager
-from esper.cli.options import config_options
+from esper.cli.options import compile_option, compile_overrides, config_options
 
 
 def _overrides(overrides: tuple[str, ...], options: dict[str, Any]) -> list[str]:
@@ -20,6 +20,7 @@ def _overrides(overrides: tuple[str, ...], options: dict[str, Any]) -> list[str]
         ("agent", "agent.name"),
         ("reward", "reward.name"),
         ("runner", "runner.name"),
+        ("ray_address", "runner.address"),
         ("device", "run.device"),
         ("out", "run.out"),
     ):
@@ -33,6 +34,8 @@ def _overrides(overrides: tuple[str, ...], options: dict[str, Any]) -> list[str]
     ):
         if options[flag] is not None:
             extra.append(f"{key}={options[flag]}")
+    if options["ray_address"] is not None and options["runner"] is None:
+        extra.append("runner.name='ray'")  # an address only means something to the ray runner
     return extra
 
 
@@ -53,7 +56,17 @@ def _with_train_defaults(raw: dict[str, Any]) -> None:
 @click.option("--policy", default=None, help="Trainable controller (default: lstm).")
 @click.option("--agent", default=None, help="Learning algorithm (default: ppo).")
 @click.option("--reward", default=None, help="Reward (default: contribution).")
-@click.option("--runner", default=None, help="Runner: vectorized (default) or sequential.")
+@click.option(
+    "--runner",
+    default=None,
+    help="Runner: vectorized (default), sequential, or ray (pip install contrib/esper-runner-ray).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Ray cluster for the environments: auto, HOST:PORT or ray://HOST:PORT "
+    "(runner.address; implies --runner ray). Default: a local Ray instance.",
+)
 @click.option("--episodes", type=int, default=None, help="Episodes in all (train.episodes).")
 @click.option("--envs", type=int, default=None, help="Environments per update (train.envs).")
 @click.option("--epochs", type=int, default=None, help="Epochs per episode (run.epochs).")
@@ -67,6 +80,7 @@ def _with_train_defaults(raw: dict[str, Any]) -> None:
     default=None,
     help="Continue a training run from its policy.pt (its own config is used).",
 )
+@compile_option
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
 def train(
@@ -75,6 +89,7 @@ def train(
     config_files: tuple[str, ...],
     overrides: tuple[str, ...],
     resume_dir: Path | None,
+    compile_: bool,
     quiet: bool,
     **options: Any,
 ) -> None:
@@ -94,7 +109,7 @@ def train(
             raise EsperError(f"{resume_dir} is not a training run directory (no {CHECKPOINT_NAME})")
         config = structure(load_raw([config_path]), registries, source=str(config_path))
     else:
-        raw = load_raw(config_files, _overrides(overrides, options))
+        raw = load_raw(config_files, _overrides(overrides, options) + compile_overrides(compile_))
         _default_task_for_explicit_plugins(manager, registries, raw)
         _with_train_defaults(raw)
         config = structure(raw, registries, source=", ".join(config_files) or None)

@@ -7,6 +7,7 @@ Core subcommands are listed by import string; plugin subcommands come from
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any
 
@@ -105,6 +106,21 @@ class EsperGroup(click.Group):
             click.echo(f"Error: {exc}", err=True)
             sys.exit(exc.exit_code)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # Ctrl-C: say what happened (where the run stopped, how to continue) and exit 130 as
+        # shells do, instead of click's bare "Aborted!" with status 1.
+        from esper.interrupt import EXIT_INTERRUPTED, RunInterrupted
+
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            if _owns_process:
+                # The run is stopped and its checkpoint written: another Ctrl-C while the
+                # process winds down must not turn a clean exit into a traceback.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            click.echo(str(exc) if isinstance(exc, RunInterrupted) else "interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
     def _plugin_commands(self, ctx: click.Context) -> dict[str, Any]:
         manager = get_manager(ctx)
         return {
@@ -193,6 +209,13 @@ def cli(ctx: click.Context, /, **_options: Any) -> None:
     get_manager(ctx)
 
 
+#: True in the ``esper`` process itself (`main`); False when the CLI runs inside another
+#: program (tests), whose signal handling esper must leave alone.
+_owns_process = False
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    global _owns_process
+    _owns_process = True
     cli.main(args=argv, prog_name="esper")

@@ -28,3 +28,19 @@ def config_options(func: F) -> F:
         help="TOML config file. Repeatable; later files override earlier ones.",
     )(func)
     return func
+
+
+def compile_option(func: F) -> F:
+    """``--compile``: torch.compile the host, its seeds and the policy (``compile.enabled``)."""
+    return click.option(
+        "--compile",
+        "compile_",
+        is_flag=True,
+        default=False,
+        help="torch.compile the host, its seeds and the policy network (config [compile]).",
+    )(func)
+
+
+def compile_overrides(compile_: bool) -> list[str]:
+    """The ``--set`` override ``--compile`` stands for."""
+    return ["compile.enabled=true"] if compile_ else []

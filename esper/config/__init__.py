@@ -4,6 +4,7 @@ from esper.config.loading import apply_override, load_raw, resolve, structure, u
 from esper.config.schema import (
     COMPONENT_KINDS,
     TRAIN_COMPONENTS,
+    CompileSection,
     Component,
     EsperConfig,
     RunSection,
@@ -13,6 +14,7 @@ from esper.config.schema import (
 __all__ = [
     "COMPONENT_KINDS",
     "TRAIN_COMPONENTS",
+    "CompileSection",
     "Component",
     "EsperConfig",
     "RunSection",

@@ -29,6 +29,7 @@ from esper.config.schema import (
     DEFAULT_COMPONENTS,
     DEFAULT_SINKS,
     RUN_LIFECYCLE_DEFAULTS,
+    CompileSection,
     Component,
     EsperConfig,
     RunSection,
@@ -55,9 +56,30 @@ def _format(exc: BaseException, type_: type | None) -> str:
         match = re.match(r"^'(\w+)' (.+)$", exc.args[0], flags=re.S)
         if match:
             return f"{_FIELD_MARK}{match.group(1)}{_FIELD_MARK}{match.group(2)}"
+        # Other validators name their field elsewhere ("Length of 'x' ...", "Cls.x must ...").
+        field = _field_named(exc.args[0])
+        if field is not None:
+            return f"{_FIELD_MARK}{field}{_FIELD_MARK}{exc.args[0]}"
     if isinstance(exc, _StrictTypeError):
         return str(exc)
     return format_exception(exc, type_)
+
+
+_FIELD_PATTERNS = (
+    re.compile(r"^Length of '(\w+)' "),  # attrs' min_len / max_len
+    re.compile(r"^[A-Z]\w*\.(\w+) must "),  # "GateConfig.min_training_epochs must ..."
+    # "kernel_size must be odd ...", "min_samples (30) must be <= history_window (20)"
+    re.compile(r"^([a-z_][a-z0-9_]*)(?: \([^)]*\))? must "),
+)
+
+
+def _field_named(message: str) -> str | None:
+    """The field a validator's message names, when it says so in one of the usual ways."""
+    for pattern in _FIELD_PATTERNS:
+        match = pattern.match(message)
+        if match:
+            return match.group(1)
+    return None
 
 
 def _problems(exc: Exception, path: str) -> list[str]:
@@ -101,6 +123,20 @@ converter.register_structure_hook(float, _strict(float, (int, float)))
 converter.register_structure_hook(str, _strict(str, (str,)))
 converter.register_structure_hook(bool, _strict(bool, (bool,)))
 
+_structure_tuple = converter.get_structure_hook(tuple[str, ...])
+
+
+def _string_tuple(value: Any, type_: Any) -> Any:
+    # A string (or a table) is iterable too: `slots = "r0c0"` would become ("r", "0", ...).
+    if not isinstance(value, list | tuple):
+        raise _StrictTypeError(
+            f"expected a list of strings, got {type(value).__name__} ({value!r})"
+        )
+    return _structure_tuple(value, type_)
+
+
+converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _string_tuple)
+
 
 def load_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
@@ -116,13 +152,15 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: not valid TOML: nested too deeply"]) from None
 
 
 def parse_value(text: str) -> Any:
     """Read an override value as a TOML literal, or keep it as a string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
 
 
@@ -225,7 +263,15 @@ def structure(
 ) -> EsperConfig:
     """Validate a raw config dict against the core schema and the selected plugins' classes."""
     problems: list[str] = []
-    known = {"run", "train", "lifecycle", "telemetry", "required_plugins", *COMPONENT_KINDS}
+    known = {
+        "run",
+        "train",
+        "compile",
+        "lifecycle",
+        "telemetry",
+        "required_plugins",
+        *COMPONENT_KINDS,
+    }
     for key in raw:
         if key not in known:
             problems.append(f"{ROOT}.{key}: unknown key (known: {', '.join(sorted(known))})")
@@ -241,6 +287,12 @@ def structure(
         train = converter.structure(raw.get("train", {}), TrainSection)
     except Exception as exc:
         problems.extend(_problems(exc, f"{ROOT}.train"))
+
+    compile_ = CompileSection()
+    try:
+        compile_ = converter.structure(raw.get("compile", {}), CompileSection)
+    except Exception as exc:
+        problems.extend(_problems(exc, f"{ROOT}.compile"))
 
     lifecycle = GateConfig()
     try:
@@ -277,6 +329,7 @@ def structure(
         sinks=sinks,
         required_plugins=tuple(required),
         train=train,
+        compile=compile_,
     )
 
 
@@ -363,6 +416,7 @@ def _unstructure(config: EsperConfig) -> dict[str, Any]:
     data: dict[str, Any] = {
         "run": converter.unstructure(config.run),
         "train": converter.unstructure(config.train),
+        "compile": converter.unstructure(config.compile),
         "lifecycle": converter.unstructure(config.lifecycle),
     }
     for key, comp in config.components.items():

@@ -18,7 +18,9 @@ never needs to know a plugin's options.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import PurePath
 from typing import Any
 
 import attrs
@@ -59,6 +61,19 @@ def _check_device(_inst: object, attribute: attrs.Attribute[str], value: str) ->
         )
 
 
+def _check_inside_cwd(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
+    # Lexical on purpose: a config shared with someone must not aim their writes at
+    # ../../somewhere; an absolute path is the user's explicit choice.
+    if "\x00" in value:
+        raise ValueError(f"'{attribute.name}' must not contain a NUL character")
+    path = PurePath(value)
+    if not path.is_absolute() and ".." in PurePath(os.path.normpath(value)).parts:
+        raise ValueError(
+            f"'{attribute.name}' must stay inside the working directory when relative, got "
+            f"{value!r}; name an absolute path to write elsewhere"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class RunSection:
     """Options of the run itself."""
@@ -66,7 +81,9 @@ class RunSection:
     seed: int = attrs.field(default=42, validator=v.ge(0))
     device: str = attrs.field(default="cpu", validator=_check_device)
     epochs: int = attrs.field(default=40, validator=[v.gt(0), v.le(100_000)])
-    out: str = attrs.field(default="runs", validator=v.min_len(1))
+    #: Parent of run directories; relative to the working directory, which it may not climb
+    #: out of (``../x``): name an absolute path to put runs elsewhere.
+    out: str = attrs.field(default="runs", validator=[v.min_len(1), _check_inside_cwd])
     checkpoint_every: int = attrs.field(default=5, validator=v.gt(0))
     #: Mixed precision: off, bf16, fp16 (CUDA only) or auto.
     amp: str = attrs.field(default="off", validator=v.in_(("off", "bf16", "fp16", "auto")))
@@ -90,6 +107,28 @@ class TrainSection:
     envs: int = attrs.field(default=2, validator=[v.gt(0), v.le(4096)])
     #: Write the policy checkpoint every this many updates (and after the last).
     checkpoint_every: int = attrs.field(default=1, validator=v.gt(0))
+
+
+#: ``torch.compile`` modes a run may ask for (``default`` passes no mode).
+COMPILE_MODES: tuple[str, ...] = (
+    "default",
+    "reduce-overhead",
+    "max-autotune",
+    "max-autotune-no-cudagraphs",
+)
+
+
+@attrs.frozen(kw_only=True)
+class CompileSection:
+    """``torch.compile`` of the host with its seeds and of the policy network (``--compile``)."""
+
+    enabled: bool = attrs.field(default=False, validator=v.instance_of(bool))
+    #: A torch.compile backend: inductor (the default), or aot_eager / eager to debug.
+    backend: str = attrs.field(default="inductor", validator=v.min_len(1))
+    mode: str = attrs.field(default="default", validator=v.in_(COMPILE_MODES))
+    #: Graphs one compiled function may accumulate; configurations seen after that run
+    #: eagerly (torch's ``recompile_limit``). A seed's lifecycle costs five graphs.
+    limit: int = attrs.field(default=64, validator=[v.instance_of(int), v.gt(0), v.le(4096)])
 
 
 #: Components ``esper train`` selects when the config does not name them.
@@ -120,3 +159,4 @@ class EsperConfig:
     sinks: dict[str, Component]
     required_plugins: tuple[str, ...] = ()
     train: TrainSection = attrs.field(factory=TrainSection)
+    compile: CompileSection = attrs.field(factory=CompileSection)

@@ -33,16 +33,18 @@ from torch import nn
 from esper.actions import Action, Op
 from esper.attribution import alpha_overrides, coalition_configs, interactions, shapley
 from esper.catalog import BlueprintCatalog
+from esper.compilation import compile_module, mark_batch_dynamic
+from esper.config import CompileSection
 from esper.engine.events import EpochCompleted, HostStabilized, PlateauDetected, ShapleyComputed
 from esper.engine.signals import Signals, SignalTracker, slot_views
-from esper.errors import EsperError
+from esper.errors import DataError, EsperError
 from esper.governor import Governor
 from esper.gradient_health import PendingGradients
 from esper.lifecycle import LifecycleError, Stage
 from esper.model import MorphogeneticModel
 from esper.policy import Policy
 from esper.registry import Registries
-from esper.task import Task, TaskData
+from esper.task import Augment, Task, TaskData
 from esper.telemetry import Event
 
 MAX_GRAD_NORM = 1.0
@@ -142,6 +144,7 @@ class Environment:
         snapshot_every: int = 5,
         use_stream: bool = False,
         env_id: int | None = None,
+        compile: CompileSection | None = None,
     ) -> None:
         self.task = task
         self.info = task.info
@@ -169,6 +172,10 @@ class Environment:
             host = host.to(memory_format=torch.channels_last)
         catalog = BlueprintCatalog(registries["blueprints"], host.topology)
         self.model = MorphogeneticModel(host, catalog, slots=slots, emit=self._emit)
+        #: ``--compile``: the training forward (host and seeds) is compiled, batch dim dynamic.
+        self.compiled = compile is not None and compile.enabled
+        if compile is not None:
+            compile_module(self.model, compile, dynamic=None)
         self.optimizer = torch.optim.SGD(
             self.model.host_parameters(), lr=self.info.host_lr, momentum=0.9, weight_decay=5e-4
         )
@@ -270,9 +277,11 @@ class Environment:
             # never a view into memory another stream may still be reading.
             x, y = data.train_x[idx], data.train_y[idx]
             if data.augment is not None:
-                x = data.augment(x, self.aug_generator)
+                x = self._augment(data.augment, x, b)
             if x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
+            if self.compiled:
+                mark_batch_dynamic(x)  # the shorter last batch reuses the epoch's graph
             with self._autocast():
                 out = model(x)
                 loss = task.loss(out, y)
@@ -298,6 +307,21 @@ class Environment:
             count += tokens
             yield
         self._train_stats = torch.stack([loss_sum.double(), correct.double(), count.double()])
+
+    def _augment(self, augment: Augment, x: torch.Tensor, batch: int) -> torch.Tensor:
+        """The task's per-batch data step; its failure stops the run as a `DataError`.
+
+        Batches come from tensors in memory (no loader workers); this is the task code that
+        runs inside the epoch, so this is where a broken data path shows. The epoch is lost,
+        never the last checkpoint.
+        """
+        try:
+            return augment(x, self.aug_generator)
+        except Exception as exc:
+            raise DataError(
+                f"the data path of task {type(self.task).__name__} failed in epoch "
+                f"{self.epoch}, batch {batch + 1} ({self.arm}): {type(exc).__name__}: {exc}"
+            ) from exc
 
     def train_epoch(self) -> tuple[float, float]:
         """One training pass; returns (loss, accuracy %) after one device-to-host transfer."""

@@ -71,7 +71,7 @@ class ShapleyComputed(Event):
 @register_event("train.episode")
 @attrs.frozen(kw_only=True)
 class EpisodeFinished(Event):
-    """One environment's episode ended (time limit, or a governor rollback)."""
+    """One environment's episode ended (time limit, a governor rollback, or a lost environment)."""
 
     seed: int
     epochs: int
@@ -82,6 +82,8 @@ class EpisodeFinished(Event):
     params_total: int
     seeds_fossilized: int
     actions: dict[str, int] = attrs.field(factory=dict)
+    #: The runner lost the environment (a remote worker died); the episode was truncated there.
+    lost: bool = False
 
 
 @register_event("reward.hacking_suspected")
@@ -124,3 +126,19 @@ class TrainingAnomaly(Event):
     update: int
     kind: str
     value: float
+
+
+@register_event("engine.compile")
+@attrs.frozen(kw_only=True)
+class GraphsCompiled(Event):
+    """``--compile`` compiled new graphs during an epoch (a new slot configuration, usually).
+
+    ``at`` is the epoch (``esper run``) or the update (``esper train``) that compiled them;
+    ``total`` counts the run's graphs so far; at ``limit``, configurations not yet compiled
+    run eagerly (see `esper.compilation`).
+    """
+
+    at: int
+    new: int
+    total: int
+    limit: int

@@ -23,12 +23,15 @@ import torch
 from esper.atomic import write_text_atomic
 from esper.catalog import BlueprintCatalog
 from esper.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from esper.compilation import CompileWatch, compile_module, configure
 from esper.config import EsperConfig
 from esper.engine.environment import Environment, EpochResult
+from esper.engine.events import GraphsCompiled
 from esper.errors import EsperError
 from esper.governor import Governor
+from esper.interrupt import RunInterrupted, StopRequest
 from esper.lifecycle import QualityGates, Stage
-from esper.policy import Policy
+from esper.policy import Policy, TrainablePolicy
 from esper.registry import Registries
 from esper.run_session import RunSession
 from esper.task import Task
@@ -68,6 +71,7 @@ class GrowthRun:
     session: RunSession
     task: Task
     arms: dict[str, Environment]
+    watch: CompileWatch
     started: float = attrs.field(factory=time.perf_counter)
     wall_before: float = 0.0
 
@@ -79,6 +83,8 @@ class GrowthRun:
         task: Task = registries["tasks"].get(task_comp.id).build(task_comp.options)
         data_dir = Path(run.data_dir) if run.data_dir else None
         data = task.load(seed=run.seed, data_dir=data_dir)
+        configure(config.compile)
+        watch = CompileWatch(config.compile)
         arms: dict[str, Environment] = {}
         names = ["grown"] + (["static"] if run.static_baseline else [])
         for arm in names:
@@ -86,7 +92,14 @@ class GrowthRun:
             arms[arm] = cls._environment(
                 config, registries, session, task, data, device, arm, policy_id
             )
-        return cls(config=config, registries=registries, session=session, task=task, arms=arms)
+        return cls(
+            config=config,
+            registries=registries,
+            session=session,
+            task=task,
+            arms=arms,
+            watch=watch,
+        )
 
     @staticmethod
     def _environment(
@@ -125,29 +138,60 @@ class GrowthRun:
             data=data,
             emit=emit,
             arm=arm,
+            compile=config.compile,
         )
+        if config.compile.enabled and isinstance(policy, TrainablePolicy):
+            policy.build(env.model.slot_ids)
+            compile_module(policy.network, config.compile, dynamic=True)
         env.model.gates = QualityGates(config.lifecycle)
         return env
 
     # -- the loop -------------------------------------------------------------------------------
 
     def run(self, progress: Progress | None = None) -> dict[str, Any]:
+        """Train both arms to ``run.epochs``; Ctrl-C stops after the epoch with a checkpoint."""
         total = self.config.run.epochs
         every = self.config.run.checkpoint_every
         grown = self.arms["grown"]
-        while grown.epoch < total:
-            for index, (name, env) in enumerate(self.arms.items()):
-                with structlog.contextvars.bound_contextvars(env_id=index, arm=name):
-                    result = env.step()
-                if progress is not None:
-                    progress(name, result, env)
-            if grown.epoch % every == 0 or grown.epoch == total:
-                self.checkpoint()
+        with StopRequest(unit="epoch") as stop:
+            while grown.epoch < total:
+                for index, (name, env) in enumerate(self.arms.items()):
+                    with structlog.contextvars.bound_contextvars(env_id=index, arm=name):
+                        result = env.step()
+                    if progress is not None:
+                        progress(name, result, env)
+                self._report_compiles(grown.epoch)
+                due = grown.epoch % every == 0 or grown.epoch == total
+                if due or (stop.requested and grown.epoch < total):
+                    path = self.checkpoint()
+                if stop.requested and grown.epoch < total:
+                    raise RunInterrupted(self._stopped_message(path))
         summary = self.summary()
         write_text_atomic(self.session.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
         return summary
 
+    def _report_compiles(self, epoch: int) -> None:
+        new = self.watch.poll()
+        if new:
+            limit = self.config.compile.limit
+            self.session.emit(
+                GraphsCompiled(at=epoch, new=new, total=self.watch.total, limit=limit)
+            )
+
+    def _stopped_message(self, path: Path) -> str:
+        figures = ", ".join(
+            f"{name} val accuracy {env.history[-1]['val_accuracy']:.2f}%"
+            for name, env in self.arms.items()
+            if env.history
+        )
+        return (
+            f"interrupted after epoch {self.arms['grown'].epoch} of {self.config.run.epochs} "
+            f"({figures}); checkpoint written to {path}; continue with: "
+            f"esper resume {self.session.run_dir}"
+        )
+
     def checkpoint(self) -> Path:
+        """Write both arms' state to ``checkpoint.pt`` atomically."""
         wall = self.wall_before + (time.perf_counter() - self.started)
         state = {
             "run_id": self.session.run_id,
@@ -159,7 +203,13 @@ class GrowthRun:
         return save_checkpoint(self.session.run_dir / CHECKPOINT_NAME, state)
 
     def restore(self, path: Path) -> None:
+        """Continue from a checkpoint of this run; a foreign one is a `CheckpointError`."""
         state = load_checkpoint(path)
+        if not isinstance(state.get("arms"), dict) or not isinstance(state.get("slots"), dict):
+            raise CheckpointError(
+                f"{path}: not a checkpoint of `esper run` (it has no arms; a policy.pt of "
+                "`esper train` goes to `esper run --policy-checkpoint`)"
+            )
         if state.get("task") != self.config.components["task"].id:
             raise CheckpointError(
                 f"{path}: checkpoint is for task {state.get('task')!r}, this run's task is "
@@ -194,6 +244,8 @@ class GrowthRun:
             "seed": self.config.run.seed,
             "wall_time_s": round(wall, 3),
         }
+        if self.config.compile.enabled:
+            out["compile"] = self.watch.summary()
         for name, env in self.arms.items():
             last = env.history[-1] if env.history else {}
             counts = env.model.parameter_counts()

@@ -17,25 +17,103 @@
 
 Decisions depend only on the group's observations and the policy's random stream, so a
 runner that steps the same environments in the same groups gets the same rollout.
+
+Two seams let a runner keep its environments elsewhere (``esper.runners.ray`` keeps each in
+a remote actor and hands the loop proxies that satisfy `LoopEnvironment`): ``advance`` runs
+the first halves, ``execute`` the decided actions (`execute_in_turn`: one environment at a
+time, as the loop scores them). Either may report an environment as *lost* (its worker
+died): its episode is truncated after its last rewarded step, never a true terminal, and
+bootstraps from the best value estimate the loop has (V of the state whose decision was
+lost, else V of the last recorded state); a loss before any rewarded step leaves the row
+empty. The loss is counted in `EpisodeResult.lost`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import attrs
 import torch
 
-from esper.engine.environment import Environment, EpochResult
+from esper.action_space import ActionMasks
+from esper.actions import Action
+from esper.engine.environment import EpochResult, Observed
 from esper.engine.events import EpisodeFinished, RewardHackingSuspected
+from esper.engine.signals import Signals
 from esper.lifecycle import Stage
-from esper.policy import Hidden
+from esper.observation import Observation
+from esper.policy import Decision, Hidden, PolicyStep
 from esper.reward import RewardBreakdown, RewardContext, suspicions
 from esper.runner import EpisodeResult, RolloutJob
 
-#: How a runner advances environments through the first half of their epoch.
-Advance = Callable[[Sequence[Environment]], None]
+# -- what the loop needs of an environment -------------------------------------------------------
+#
+# `esper.engine.environment.Environment` satisfies these protocols as it is; a runner whose
+# environments live elsewhere passes proxies that do too.
+
+
+class SeedView(Protocol):
+    @property
+    def stage(self) -> Stage: ...
+
+
+class RecordView(Protocol):
+    @property
+    def state(self) -> SeedView | None: ...
+
+
+class CountsView(Protocol):
+    @property
+    def total(self) -> int: ...
+
+
+class ModelView(Protocol):
+    """The parts of `esper.model.MorphogeneticModel` the loop reads."""
+
+    @property
+    def slot_ids(self) -> list[str]: ...
+
+    @property
+    def records(self) -> Mapping[str, RecordView]: ...
+
+    def parameter_counts(self) -> CountsView: ...
+
+
+class LoopEnvironment(Protocol):
+    """What `LockstepLoop` reads and calls on one environment."""
+
+    #: The observed first half of the current epoch (the loop clears it after a rollback).
+    pending: Observed | None
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def epoch(self) -> int: ...
+
+    @property
+    def max_epochs(self) -> int: ...
+
+    @property
+    def model(self) -> ModelView: ...
+
+    def observe(self) -> Observed: ...
+
+    def act(self, action: Action) -> EpochResult: ...
+
+    def peek_signals(self) -> Signals: ...
+
+
+E = TypeVar("E", bound=LoopEnvironment)
+
+#: How a runner advances environments through the first half of their epoch. It returns the
+#: positions (in the sequence it was given) of environments it lost, or None.
+Advance = Callable[[Sequence[E]], Collection[int] | None]
+#: How a runner executes the decided actions: one result per environment, in order (None: the
+#: environment was lost). The loop consumes the results one at a time.
+Execute = Callable[[Sequence[E], Sequence[Action]], Iterable[EpochResult | None]]
 
 
 def reward_context(
@@ -65,20 +143,59 @@ def _select(hidden: Hidden, active: list[int]) -> tuple[torch.Tensor, Hidden]:
         return index, (hidden[0].index_select(1, index), hidden[1].index_select(1, index))
 
 
-def advance_in_turn(envs: Sequence[Environment]) -> None:
+def _take(decision: Decision, keep: Sequence[int]) -> Decision:
+    """The rows ``keep`` of a batched decision (environments lost while acting are left out)."""
+    index = torch.tensor(list(keep), dtype=torch.long)
+
+    def rows(x: torch.Tensor, dim: int = 0) -> torch.Tensor:
+        return x.index_select(dim, index.to(x.device))
+
+    step = decision.step
+    return Decision(
+        actions=[decision.actions[j] for j in keep],
+        step=PolicyStep(
+            actions=rows(step.actions),
+            log_probs=rows(step.log_probs),
+            entropies=rows(step.entropies),
+            value=rows(step.value),
+            hidden=(rows(step.hidden[0], 1), rows(step.hidden[1], 1)),
+            op_logits=rows(step.op_logits),
+        ),
+        obs=Observation(
+            features=rows(decision.obs.features), blueprints=rows(decision.obs.blueprints)
+        ),
+        masks=ActionMasks(*(rows(m) for m in decision.masks)),
+    )
+
+
+def advance_in_turn(envs: Sequence[LoopEnvironment]) -> None:
     """Each environment runs its whole first half before the next starts."""
     for env in envs:
         env.observe()
 
 
-class LockstepLoop:
+def execute_in_turn(
+    envs: Sequence[LoopEnvironment], actions: Sequence[Action]
+) -> Iterator[EpochResult]:
+    """Each environment acts when the loop asks for its result (so its events come in order)."""
+    for env, action in zip(envs, actions, strict=True):
+        yield env.act(action)
+
+
+class LockstepLoop(Generic[E]):
     """Runs one episode in each of a group of environments (buffer rows ``rows``)."""
 
-    def __init__(self, job: RolloutJob, advance: Advance = advance_in_turn) -> None:
+    def __init__(
+        self,
+        job: RolloutJob,
+        advance: Advance[E] = advance_in_turn,
+        execute: Execute[E] = execute_in_turn,
+    ) -> None:
         self.job = job
         self.advance = advance
+        self.execute = execute
 
-    def run(self, envs: Sequence[Environment], rows: Sequence[int]) -> list[EpisodeResult]:
+    def run(self, envs: Sequence[E], rows: Sequence[int]) -> list[EpisodeResult]:
         job, policy, buffer = self.job, self.job.policy, self.job.buffer
         n = len(envs)
         if n != len(rows):
@@ -89,13 +206,23 @@ class LockstepLoop:
         active = list(range(n))
         reward_sums = [0.0] * n
         rolled_back = [False] * n
+        lost = [False] * n
         last: list[EpochResult | None] = [None] * n
         first: list[tuple[float, float] | None] = [None] * n
         ops: list[Counter[str]] = [Counter() for _ in range(n)]
         for t in range(steps):
-            self.advance([envs[i] for i in active])
+            missing = self.advance([envs[i] for i in active]) or ()
+            for j in missing:
+                i = active[j]
+                lost[i] = True
+                if t > 0:
+                    # V(s_t) never arrived: bootstrap from V(s_{t-1}), the closest estimate.
+                    buffer.end_episode(rows[i], t - 1, terminal=False)
+                    buffer.set_bootstrap([rows[i]], buffer.values[rows[i], t - 1].reshape(1))
             survivors = []
             for i in active:
+                if lost[i]:
+                    continue
                 observed = envs[i].pending
                 if observed is None:
                     raise RuntimeError("advance() left an environment unobserved")
@@ -116,11 +243,19 @@ class LockstepLoop:
             with torch.inference_mode():
                 hidden[0].index_copy_(1, index, decision.step.hidden[0])
                 hidden[1].index_copy_(1, index, decision.step.hidden[1])
-            active_rows = [rows[i] for i in active]
-            buffer.record(active_rows, t, decision)
+            executed = self.execute([envs[i] for i in active], decision.actions)
+            kept: list[int] = []
             rewards = []
-            for i, action in zip(active, decision.actions, strict=True):
-                result = envs[i].act(action)
+            for j, (i, result) in enumerate(zip(active, executed, strict=True)):
+                if result is None:
+                    lost[i] = True
+                    if t > 0:
+                        # Transition t never got its reward; the decision's V(s_t) is exactly
+                        # the bootstrap that truncating after step t - 1 needs.
+                        buffer.end_episode(rows[i], t - 1, terminal=False)
+                        buffer.set_bootstrap([rows[i]], decision.step.value[j : j + 1])
+                    continue
+                kept.append(j)
                 last[i] = result
                 ops[i][result.action.op.name] += 1
                 init = first[i]
@@ -137,6 +272,13 @@ class LockstepLoop:
                 rewards.append(value)
                 if job.on_epoch is not None:
                     job.on_epoch(rows[i], result)
+            if len(kept) < len(active):
+                decision = _take(decision, kept)
+                active = [active[j] for j in kept]
+            if not active:
+                break
+            active_rows = [rows[i] for i in active]
+            buffer.record(active_rows, t, decision)
             buffer.set_rewards(active_rows, t, rewards)
         if active:
             for i in active:
@@ -160,6 +302,7 @@ class LockstepLoop:
                     params_total=env.model.parameter_counts().total,
                     seeds_fossilized=stages.count(Stage.FOSSILIZED),
                     actions=dict(ops[i]),
+                    lost=lost[i],
                 )
             )
             if job.emit is not None:
@@ -196,3 +339,10 @@ class LockstepLoop:
                     action=context.action.op.name,
                 )
             )
+
+
+if TYPE_CHECKING:
+    from esper.engine.environment import Environment
+
+    def _environment_conforms(env: Environment) -> LoopEnvironment:
+        return env  # mypy checks `Environment` against the protocol here

@@ -29,13 +29,15 @@ from esper.agent import Agent
 from esper.atomic import write_text_atomic
 from esper.catalog import BlueprintCatalog
 from esper.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from esper.compilation import CompileWatch, compile_module, configure
 from esper.config import EsperConfig
 from esper.config.loading import unstructure
 from esper.engine.environment import Environment, EpochResult
-from esper.engine.events import TrainingAnomaly, UpdateCompleted
+from esper.engine.events import GraphsCompiled, TrainingAnomaly, UpdateCompleted
 from esper.engine.growth_run import resolve_device
 from esper.errors import ConfigError, EsperError
 from esper.governor import Governor
+from esper.interrupt import RunInterrupted, StopRequest
 from esper.lifecycle import QualityGates
 from esper.observation import feature_size
 from esper.policy import TrainablePolicy
@@ -120,6 +122,7 @@ class EnvironmentFactory:
             arm=f"env{index}",
             use_stream=use_stream,
             env_id=index,
+            compile=self.config.compile,
         )
         env.model.gates = QualityGates(self.config.lifecycle)
         return env
@@ -140,6 +143,7 @@ class TrainingRun:
     reward_entry: Entry[RewardSpec]
     factory: EnvironmentFactory
     buffer: RolloutBuffer
+    watch: CompileWatch
     update: int = 0
     history: list[dict[str, Any]] = attrs.field(factory=list)
     started: float = attrs.field(factory=time.perf_counter)
@@ -176,6 +180,9 @@ class TrainingRun:
         probe = factory(0, run.seed)
         policy.build(probe.model.slot_ids)
         del probe
+        configure(config.compile)
+        # Batch sizes differ between acting (envs) and evaluating (envs x steps): dynamic.
+        compile_module(policy.network, config.compile, dynamic=True)
         try:
             agent = (
                 registries["agents"]
@@ -209,6 +216,7 @@ class TrainingRun:
             reward_entry=reward_entry,
             factory=factory,
             buffer=buffer,
+            watch=CompileWatch(config.compile),
         )
 
     @property
@@ -239,6 +247,19 @@ class TrainingRun:
             # draw from streams of their own and never touch it.
             torch.manual_seed(self.config.run.seed)
         every = self.config.train.checkpoint_every
+        with StopRequest(unit="update") as stop:
+            self._loop(every, stop, on_update, on_epoch)
+        summary = self.summary()
+        write_text_atomic(self.session.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def _loop(
+        self,
+        every: int,
+        stop: StopRequest,
+        on_update: UpdateProgress | None,
+        on_epoch: EpochProgress | None,
+    ) -> None:
         while self.update < self.updates:
             u = self.update
             started = time.perf_counter()
@@ -268,15 +289,28 @@ class TrainingRun:
                     metrics={k: float(v) for k, v in metrics.items()},
                 )
             )
+            new_graphs = self.watch.poll()
+            if new_graphs:
+                self.session.emit(
+                    GraphsCompiled(
+                        at=u,
+                        new=new_graphs,
+                        total=self.watch.total,
+                        limit=self.watch.settings.limit,
+                    )
+                )
             for kind, value in anomalies(u, record["metrics"]):
                 self.session.emit(TrainingAnomaly(update=u, kind=kind, value=value))
             if on_update is not None:
                 on_update(record)
-            if self.update % every == 0 or self.update == self.updates:
-                self.checkpoint()
-        summary = self.summary()
-        write_text_atomic(self.session.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
-        return summary
+            due = self.update % every == 0 or self.update == self.updates
+            if due or (stop.requested and self.update < self.updates):
+                path = self.checkpoint()
+            if stop.requested and self.update < self.updates:
+                raise RunInterrupted(
+                    f"interrupted after update {self.update} of {self.updates}; checkpoint "
+                    f"written to {path}; continue with: esper resume {self.session.run_dir}"
+                )
 
     def _record(
         self, update: int, episodes: list[EpisodeResult], metrics: dict[str, float], wall: float
@@ -292,6 +326,8 @@ class TrainingRun:
             "mean_reward": statistics.fmean(e.reward for e in episodes) if episodes else 0.0,
             "mean_accuracy": statistics.fmean(finished) if finished else float("nan"),
             "rollbacks": sum(e.rolled_back for e in episodes),
+            # Episodes cut short because their environment was lost (a dead remote worker).
+            "lost": sum(e.lost for e in episodes),
             "fossilized": sum(e.seeds_fossilized for e in episodes),
             "mean_params": statistics.fmean(e.params_total for e in episodes) if episodes else 0,
             "actions": actions,
@@ -368,4 +404,5 @@ class TrainingRun:
             "seed": self.config.run.seed,
             "wall_time_s": round(self._wall(), 3),
             "history": self.history,
+            **({"compile": self.watch.summary()} if self.config.compile.enabled else {}),
         }

@@ -100,29 +100,37 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         raise TelemetryError(f"invalid {event_type} event: {details}") from exc
 
 
+#: What JSON counts as whitespace (str.strip would also drop other control characters).
+_JSON_SPACE = " \t\r\n"
+
+
 def read_event_objects(
-    path: str | Path, *, strict: bool = True
+    path: str | Path, *, strict: bool = True, skipped: list[str] | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """The decoded JSON objects of an ``events.jsonl`` file with their line numbers.
 
     Each is checked to be an object of the current schema version with a string ``type``; its
     type need not be registered (a file may hold events of plugins not installed here). A bad
-    line raises `TelemetryError` naming the file and line; with ``strict=False`` it is skipped.
+    line raises `TelemetryError` naming the file and line; with ``strict=False`` it is skipped,
+    and ``skipped`` (if given) collects one ``"<path>:<line>: <why>"`` per skipped line.
     """
     path = Path(path)
-    with path.open("r", encoding="utf-8") as fh:
-        lineno = 0
-        try:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
+    # Bytes, decoded line by line: a line that is not UTF-8 is named like any other bad line.
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+                if not line.strip(_JSON_SPACE):
                     continue
-                try:
-                    yield lineno, _event_object(line)
-                except TelemetryError as exc:
-                    if strict:
-                        raise TelemetryError(f"{path}:{lineno}: {exc}") from None
-        except UnicodeDecodeError:
-            raise TelemetryError(f"{path}: not UTF-8 text (after line {lineno})") from None
+                data = _event_object(line)
+            except (TelemetryError, UnicodeDecodeError) as exc:
+                why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+                if strict:
+                    raise TelemetryError(f"{path}:{lineno}: {why}") from None
+                if skipped is not None:
+                    skipped.append(f"{path}:{lineno}: {why}")
+                continue
+            yield lineno, data
 
 
 def _event_object(line: str) -> dict[str, Any]:
@@ -130,6 +138,8 @@ def _event_object(line: str) -> dict[str, Any]:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         raise TelemetryError(f"not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise TelemetryError("not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise TelemetryError(f"event must be a JSON object, got {type(data).__name__}")
     if data.get("schema") != SCHEMA_VERSION:

@@ -27,6 +27,7 @@ import torch
 from esper.action_space import HEADS, ActionMasks, ActionSpace
 from esper.actions import Action
 from esper.catalog import BlueprintCatalog
+from esper.checkpoint import CheckpointError, load_weights_only
 from esper.engine.signals import Signals
 from esper.errors import EsperError
 from esper.observation import Observation, ObservationBuilder
@@ -108,9 +109,9 @@ class LSTMPolicy(TrainablePolicy):
 
     def _load_weights(self, path: Path) -> None:
         try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, ValueError, EOFError) as exc:
-            raise EsperError(f"config.policy.weights: cannot load {path}: {exc}") from None
+            data = load_weights_only(path, what="weights file")
+        except CheckpointError as exc:
+            raise EsperError(f"config.policy.weights: {exc}") from None
         if isinstance(data, dict) and "network" in data:
             data = data["network"]
         self._load_network(data, str(path))

@@ -217,9 +217,8 @@ class RecurrentActorCritic(nn.Module):
         canonicalised for that op. Returns device tensors: move ``actions`` to the CPU in one
         transfer (``step.actions.tolist()``), not head by head.
         """
-        logits, value, new_hidden = self.forward(
-            obs.features[:, None], obs.blueprints[:, None], hidden
-        )
+        # Through __call__, not .forward: a compiled network (``--compile``) compiles __call__.
+        logits, value, new_hidden = self(obs.features[:, None], obs.blueprints[:, None], hidden)
         logits = tuple(x[:, 0] for x in logits)
         op_dist = MaskedCategorical(logits[0], masks.op, floor=self.floors[0], validate=False)
         op = op_dist.mode() if deterministic else op_dist.sample()
@@ -264,7 +263,7 @@ class RecurrentActorCritic(nn.Module):
             hidden = (torch.zeros(shape, device=device), torch.zeros(shape, device=device))
         elif hidden[0].is_inference() and not torch.is_inference_mode_enabled():
             hidden = (hidden[0].clone(), hidden[1].clone())
-        logits, values, _ = self.forward(obs.features, obs.blueprints, hidden)
+        logits, values, _ = self(obs.features, obs.blueprints, hidden)
         op = actions[..., 0]
         head_masks = self.space.head_masks(masks, op)
         all_masks = [masks.op, *head_masks]

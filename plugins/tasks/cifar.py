@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import os
 import pickle
 from pathlib import Path
 from types import ModuleType
@@ -151,6 +152,15 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return (images.float() / 255.0 - mean) / std
 
 
+def _check_download_root(root: Path, key: str) -> None:
+    """A download writes files: a relative root may not climb out of the working directory."""
+    if not root.is_absolute() and ".." in Path(os.path.normpath(root)).parts:
+        raise EsperError(
+            f"{key}: download = true writes the dataset there, and the relative path "
+            f"{str(root)!r} climbs out of the working directory; name an absolute path"
+        )
+
+
 class CIFAR10Task(Task):
     """CIFAR-10 classification with the spec's baseline host (base 8, 3 blocks, 6.4K params)."""
 
@@ -179,6 +189,8 @@ class CIFAR10Task(Task):
             host_name=self.config.host_name,
             preset=HOST_PRESETS["image"],
             overrides=self.config.host,
+            pinned={"in_channels": 3},
+            probe=torch.zeros(1, 3, 32, 32),  # CIFAR-10 images are 32x32 RGB
             num_classes=NUM_CLASSES,
         )
 
@@ -186,6 +198,8 @@ class CIFAR10Task(Task):
         """The dataset (the first ``train_size`` / ``val_size`` images; ``seed`` is not used)."""
         cfg = self.config
         root = self.root(data_dir)
+        if cfg.download:
+            _check_download_root(root, "config.task.root" if cfg.root else "config.run.data_dir")
         tv = import_torchvision()
         if tv is not None:
             train, test = read_torchvision(tv, root, download=cfg.download)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +11,7 @@ import attrs
 import torch
 import torch.nn.functional as F
 
-from esper.errors import EsperError
+from esper.errors import EsperError, RegistryError
 from esper.host import SlottedHost
 from esper.registry import Registries
 
@@ -38,39 +39,82 @@ def build_host(
     host_name: str,
     preset: Mapping[str, Any],
     overrides: Mapping[str, Any],
+    pinned: Mapping[str, Any] | None = None,
+    probe: torch.Tensor | None = None,
     **build_kwargs: Any,
 ) -> SlottedHost:
     """Build ``host_name`` through the host registry with ``preset | overrides`` as its config.
 
     The options are structured with the host's own config class, so a wrong option is reported
     by the host plugin's validators, as a user error naming the task's ``host`` table.
+    ``pinned`` options are fixed by the task's data (an image's channels): overriding them
+    with another value is an error here rather than a shape mismatch mid-epoch. ``probe``, one
+    input shaped like the task's, is passed through the new host (eval mode, no gradients, no
+    random draws), so options the host accepts but the data does not fit (more pooling than
+    the image has pixels) are a user error naming ``config.task.host`` too.
     """
-    entry = registries["hosts"].get(host_name, where=lambda spec: spec.topology == topology)
+    for key, value in (pinned or {}).items():
+        if key in overrides and overrides[key] != value:
+            raise EsperError(
+                f"config.task.host.{key}: task {task!r}: its data fixes {key} = {value!r}, "
+                f"got {overrides[key]!r}"
+            )
+    try:
+        entry = registries["hosts"].get(host_name, where=lambda spec: spec.topology == topology)
+    except RegistryError as exc:
+        raise EsperError(f"config.task.host_name: {exc}") from None
     options = {**preset, **overrides}
     config_cls = entry.spec.load_config_cls()
     config: Any = None
     if config_cls is None:
         if options:
-            raise EsperError(f"task {task!r}: host {entry.id!r} takes no options, got {options}")
+            raise EsperError(
+                f"config.task.host: task {task!r}: host {entry.id!r} takes no options, "
+                f"got {options}"
+            )
     else:
         known = {a.name for a in attrs.fields(config_cls)}
         # Presets name options of the built-in host; another host may not have them all.
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise EsperError(
-                f"task {task!r}: unknown host option(s) {', '.join(unknown)} for {entry.id!r}; "
-                f"known: {', '.join(sorted(known))}"
+                f"config.task.host.{unknown[0]}: task {task!r}: unknown host option(s) "
+                f"{', '.join(unknown)} for {entry.id!r}; known: {', '.join(sorted(known))}"
             )
         try:
             config = config_cls(**{k: val for k, val in options.items() if k in known})
         except (TypeError, ValueError) as exc:
-            raise EsperError(f"task {task!r}: invalid host option for {entry.id!r}: {exc}") from exc
+            # attrs validators say "'field' must be ...": lead with that field's key path.
+            text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+            field = re.match(r"^'?([a-z_][a-z0-9_]*)'?(?: \([^)]*\))? must ", text)
+            key = "config.task.host" + (f".{field.group(1)}" if field else "")
+            raise EsperError(
+                f"{key}: task {task!r}: invalid host option for {entry.id!r}: {text}"
+            ) from None
     host = entry.build(config, **build_kwargs)
     if not isinstance(host, SlottedHost):
         raise EsperError(
             f"task {task!r}: host {entry.id!r} built a {type(host).__name__}, not a SlottedHost"
         )
+    if probe is not None:
+        _probe(host, probe, task=task, host_id=entry.id)
     return host
+
+
+def _probe(host: SlottedHost, probe: torch.Tensor, *, task: str, host_id: str) -> None:
+    training = host.training
+    host.eval()
+    try:
+        with torch.no_grad():
+            host(probe)
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise EsperError(
+            f"config.task.host: task {task!r}: host {host_id!r} built with these options "
+            f"cannot take the task's inputs {tuple(probe.shape)} ({type(exc).__name__}: {text})"
+        ) from None
+    finally:
+        host.train(training)
 
 
 def crop_flip(x: torch.Tensor, generator: torch.Generator, *, padding: int = 4) -> torch.Tensor:

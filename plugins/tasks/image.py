@@ -331,6 +331,8 @@ class ImageTask(Task):
             host_name=self.config.host_name,
             preset=HOST_PRESETS[self.variant],
             overrides=self.config.host,
+            pinned={"in_channels": 3},
+            probe=torch.zeros(1, 3, SIZE, SIZE),
             num_classes=self.config.classes,
         )
 

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from esper.errors import EsperError
 from esper.host import SlottedHost
 from esper.registry import Registries
@@ -332,6 +334,7 @@ def build_lm_host(
         host_name=host_name,
         preset={**LM_HOST_PRESET, "block_size": block_size},
         overrides=overrides,
+        probe=torch.zeros(1, block_size, dtype=torch.long),
         vocab_size=vocab_size,
     )
     context = getattr(host, "block_size", None)
