@@ -96,6 +96,41 @@ class EnvironmentFactory:
     policy: TrainablePolicy
     emit: Callable[[Event], None] | None = None
 
+    @classmethod
+    def from_config(
+        cls,
+        config: EsperConfig,
+        registries: Registries,
+        *,
+        device: torch.device,
+        data_dir: Path | None = None,
+        emit: Callable[[Event], None] | None = None,
+    ) -> EnvironmentFactory:
+        """Build the config's task and controller and load the task's data onto ``device``.
+
+        Everything comes from plain data, so a remote worker can build the same factory from
+        the config (and the plugins) alone.
+        """
+        comps = config.components
+        task: Task = registries["tasks"].get(comps["task"].id).build(comps["task"].options)
+        data = task.load(seed=config.run.seed, data_dir=data_dir).to(device)
+        catalog = BlueprintCatalog(registries["blueprints"], task.info.topology)
+        policy_id = comps["policy"].id
+        policy = (
+            registries["policies"].get(policy_id).build(comps["policy"].options, catalog=catalog)
+        )
+        if not isinstance(policy, TrainablePolicy):
+            raise EsperError(f"policy {policy_id!r} does not implement TrainablePolicy")
+        return cls(
+            config=config,
+            registries=registries,
+            task=task,
+            data=data,
+            device=device,
+            policy=policy,
+            emit=emit,
+        )
+
     def __call__(self, index: int, seed: int, *, use_stream: bool = False) -> Environment:
         run = self.config.run
         governor: Governor | None = None
@@ -158,24 +193,14 @@ class TrainingRun:
         policy_entry = registries["policies"].get(comps["policy"].id)
         if not getattr(policy_entry.spec, "trainable", False):
             raise ConfigError([f"config.policy: {policy_entry.id!r} is not trainable (try 'lstm')"])
-        device = resolve_device(run.device)
-        task_comp = comps["task"]
-        task: Task = registries["tasks"].get(task_comp.id).build(task_comp.options)
-        data_dir = Path(run.data_dir) if run.data_dir else None
-        data = task.load(seed=run.seed, data_dir=data_dir).to(device)
-        catalog = BlueprintCatalog(registries["blueprints"], task.info.topology)
-        policy = policy_entry.build(comps["policy"].options, catalog=catalog)
-        if not isinstance(policy, TrainablePolicy):
-            raise EsperError(f"policy {policy_entry.id!r} does not implement TrainablePolicy")
-        factory = EnvironmentFactory(
-            config=config,
-            registries=registries,
-            task=task,
-            data=data,
-            device=device,
-            policy=policy,
+        factory = EnvironmentFactory.from_config(
+            config,
+            registries,
+            device=resolve_device(run.device),
+            data_dir=Path(run.data_dir) if run.data_dir else None,
             emit=session.emit,
         )
+        policy = factory.policy
         # The slots (and so the network's shape) come from the host the task builds.
         probe = factory(0, run.seed)
         policy.build(probe.model.slot_ids)

@@ -22,7 +22,6 @@ import attrs
 import torch
 from esper import logs
 from esper.actions import Action
-from esper.catalog import BlueprintCatalog
 from esper.config import EsperConfig
 from esper.engine.environment import Environment, EpochResult
 from esper.engine.growth_run import resolve_device
@@ -31,7 +30,6 @@ from esper.engine.training_run import EnvironmentFactory
 from esper.errors import EsperError
 from esper.lifecycle import Stage
 from esper.manager import EsperPluginManager
-from esper.policy import TrainablePolicy
 from esper.registry import Registries
 from esper.telemetry import Event
 
@@ -125,31 +123,13 @@ class EnvActor:
         logs.configure(verbosity=0)
         self.spec = spec
         self.outbox: list[Event] = []
-        manager = spec.plugins.load()
-        registries = Registries(manager)
-        config = spec.config
-        comps = config.components
-        device = resolve_device(spec.device)
-        task = registries["tasks"].get(comps["task"].id).build(comps["task"].options)
-        data_dir = Path(spec.data_dir) if spec.data_dir else None
-        data = task.load(seed=config.run.seed, data_dir=data_dir).to(device)
         # Environments need a controller object, though here they never decide: the
         # driver's policy does.
-        catalog = BlueprintCatalog(registries["blueprints"], task.info.topology)
-        policy = (
-            registries["policies"]
-            .get(comps["policy"].id)
-            .build(comps["policy"].options, catalog=catalog)
-        )
-        if not isinstance(policy, TrainablePolicy):
-            raise EsperError(f"policy {comps['policy'].id!r} does not implement TrainablePolicy")
-        self.factory = EnvironmentFactory(
-            config=config,
-            registries=registries,
-            task=task,
-            data=data,
-            device=device,
-            policy=policy,
+        self.factory = EnvironmentFactory.from_config(
+            spec.config,
+            Registries(spec.plugins.load()),
+            device=resolve_device(spec.device),
+            data_dir=Path(spec.data_dir) if spec.data_dir else None,
             emit=self.outbox.append,
         )
         self.env: Environment | None = None
