@@ -199,3 +199,22 @@ def test_arbitrary_input_gives_config_error_or_valid_config(raw, esper_manager) 
     except ConfigError as exc:
         problems = exc.problems or ["<ConfigError without problems>"]
     assert all(p.startswith("config") for p in problems), problems
+
+
+def test_the_reference_example_in_docs_validates(tmp_path: Path) -> None:
+    import re
+
+    from esper.manager import build_manager
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", text, re.S)
+    assert example is not None
+    # The template plugin is not installed in the test environment.
+    body = "\n".join(
+        line for line in example.group(1).splitlines() if not line.startswith("required_plugins")
+    )
+    path = tmp_path / "example.toml"
+    path.write_text(body)
+    config = structure(load_raw([path]), Registries(build_manager(autoload=False)))
+    assert config.compile.limit == 64
+    assert config.run.epochs == 25
