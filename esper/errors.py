@@ -37,6 +37,11 @@ class ConfigError(EsperError):
         super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
 
 
+class TaskDataError(EsperError):
+    """A task's data breaks the task contract: labels outside ``[0, num_outputs)``, inputs
+    that are not finite, inputs and targets of different lengths. Found once, at load."""
+
+
 class TelemetryError(EsperError):
     """An event record or event log could not be read."""
 

@@ -28,14 +28,15 @@ import attrs
 import pluggy
 import structlog
 
-from esper import hookspecs
+from esper import DISTRIBUTION, hookspecs
 from esper.errors import PluginError
 from esper.plugin import ENTRY_POINT_GROUP
 from esper.records import SPEC_BY_KIND, Spec
 
 log = structlog.get_logger(__name__)
 
-CORE_DISTRIBUTION = "esper"
+#: esper's own distribution (its plugins are the built-ins).
+CORE_DISTRIBUTION = DISTRIBUTION
 ENV_DISABLE_AUTOLOAD = "ESPER_DISABLE_PLUGIN_AUTOLOAD"
 ENV_STRICT = "ESPER_STRICT_PLUGINS"
 ENV_TRACE = "ESPER_TRACE_PLUGINS"

@@ -27,7 +27,15 @@ from esper.catalog import BlueprintCatalog
 from esper.errors import EsperError
 from esper.gradient_health import GradientReport, PendingGradients, launch
 from esper.host import InjectionPoint, SlottedHost
-from esper.lifecycle import GateResult, LifecycleError, QualityGates, SeedState, Stage
+from esper.lifecycle import (
+    GateResult,
+    LifecycleError,
+    QualityGates,
+    SeedNonFinite,
+    SeedState,
+    Stage,
+    is_legal_transition,
+)
 from esper.seed_module import FusedPlan, SeedModule
 from esper.telemetry import Event
 
@@ -113,12 +121,8 @@ class MorphogeneticModel(nn.Module):
         self.gates = gates or QualityGates()
         self.emit = emit
         self.embargo_ticks = embargo_ticks
-        # CNN seeds stay isolated while blending; transformer seeds co-adapt with the host.
-        self.isolate_while_blending = (
-            (host.topology != "transformer")
-            if isolate_while_blending is None
-            else isolate_while_blending
-        )
+        # None: each injection point's own rule (`InjectionPoint.isolate_while_blending`).
+        self.isolate_while_blending = isolate_while_blending
         points = {p.slot_id: p for p in host.injection_points()}
         chosen = list(points) if slots is None else list(slots)
         unknown = [s for s in chosen if s not in points]
@@ -163,12 +167,11 @@ class MorphogeneticModel(nn.Module):
             return p
         return torch.zeros(())
 
-    def _probe(self, module: nn.Module, channels: int) -> None:
+    def _probe(self, module: nn.Module, point: InjectionPoint) -> None:
+        """Run a new seed once on zeros shaped like the slot's features: it must keep the shape."""
         ref = self._reference()
-        if self.host.topology == "cnn":
-            x = torch.zeros(1, channels, 8, 8, device=ref.device, dtype=ref.dtype)
-        else:
-            x = torch.zeros(2, 8, channels, device=ref.device, dtype=ref.dtype)
+        x = torch.zeros(point.probe_shape, device=ref.device, dtype=ref.dtype)
+        x = x.contiguous(memory_format=point.torch_memory_format)
         was_training = module.training
         module.eval()
         with torch.no_grad():
@@ -177,8 +180,30 @@ class MorphogeneticModel(nn.Module):
         if not isinstance(y, torch.Tensor) or y.shape != x.shape:
             got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
             raise EsperError(
-                f"blueprint changed the feature shape {tuple(x.shape)} -> {got}; seeds must keep it"
+                f"blueprint changed the feature shape {tuple(x.shape)} -> {got} at slot "
+                f"{point.slot_id}; seeds must keep it"
             )
+
+    def _build_seed(
+        self, record: SlotRecord, blueprint: str, algorithm: AlphaAlgorithm
+    ) -> SeedModule:
+        """The blueprint's module for this slot, on the host's device and dtype, in the slot's
+        memory format, wrapped in its `SeedModule`."""
+        point = record.point
+        ref = self._reference()
+        seed = self.catalog.build(blueprint, point.channels)
+        seed = seed.to(device=ref.device, dtype=ref.dtype)
+        if point.memory_format != "contiguous":
+            # (torch's stubs lack the memory_format overload of Module.to)
+            seed = seed.to(memory_format=point.torch_memory_format)  # type: ignore[call-overload,unused-ignore]
+        return SeedModule(seed, point.channels, algorithm, channel_dim=point.channel_dim).to(
+            device=ref.device
+        )
+
+    def _isolates_while_blending(self, record: SlotRecord) -> bool:
+        if self.isolate_while_blending is not None:
+            return self.isolate_while_blending
+        return record.point.isolate_while_blending
 
     # -- lifecycle operations --------------------------------------------------------------
 
@@ -206,18 +231,10 @@ class MorphogeneticModel(nn.Module):
             raise LifecycleError(f"tempo must be >= 0 epochs, got {tempo}")
         algo = parse_algorithm(algorithm)
         entry = self.catalog.entry(blueprint)
-        seed = self.catalog.build(blueprint, record.point.channels)
-        ref = self._reference()
-        seed = seed.to(device=ref.device, dtype=ref.dtype)
-        if (
-            self.host.topology == "cnn"
-            and getattr(self.host, "memory_format", None) is torch.channels_last
-        ):
-            seed = seed.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        module = self._build_seed(record, blueprint, algo)
         if algo is AlphaAlgorithm.MULTIPLY:
-            _zero_last_layer(seed)  # the valve starts as the identity
-        self._probe(seed, record.point.channels)
-        module = SeedModule(seed, record.point.channels, algo).to(device=ref.device)
+            _zero_last_layer(module.seed)  # the valve starts as the identity
+        self._probe(module.seed, record.point)
         record.seeds_germinated += 1
         sid = seed_id or f"{slot_id}-{entry.name}-{record.seeds_germinated}"
         state = SeedState.germinate(
@@ -266,7 +283,7 @@ class MorphogeneticModel(nn.Module):
         if stage is Stage.TRAINING:
             module.isolate = True
         elif stage is Stage.BLENDING and source is Stage.TRAINING:
-            module.isolate = self.isolate_while_blending
+            module.isolate = self._isolates_while_blending(record)
             # A gated blend follows a linear schedule so that the gate is not starved early.
             curve = AlphaCurve.LINEAR if record.algorithm is AlphaAlgorithm.GATE else record.curve
             state.alpha_controller.retarget(
@@ -372,6 +389,50 @@ class MorphogeneticModel(nn.Module):
                 record.state = None
                 record.pending_prune = None
 
+    def launch_nonfinite(self) -> tuple[tuple[str, ...], torch.Tensor | None]:
+        """Each seed's count of training batches with a non-finite output since the last call.
+
+        The counts stay on the device (read them with the epoch's other figures); each seed's
+        count starts again from zero.
+        """
+        modules = list(self.seed_modules())
+        if not modules:
+            return (), None
+        counts = torch.stack([m.take_nonfinite() for _, m in modules])
+        return tuple(sid for sid, _ in modules), counts
+
+    def prune_non_finite(self, causes: Mapping[str, str], *, epoch: int | None = None) -> list[str]:
+        """Report each seed whose output or gradients went non-finite, and prune it.
+
+        ``causes`` maps slot ids to ``"output"`` or ``"gradients"``. The seed is pruned
+        (reason ``non_finite``, then embargoed like any pruned seed) unless the lifecycle
+        forbids it (a fossilized seed is permanent). Returns the slots pruned.
+        """
+        pruned = []
+        for sid, cause in causes.items():
+            record = self.records.get(sid)
+            state = record.state if record is not None else None
+            if record is None or state is None:
+                continue
+            stage = state.stage
+            prunable = is_legal_transition(stage, Stage.PRUNED)
+            if self.emit is not None:
+                self.emit(
+                    SeedNonFinite(
+                        epoch=epoch,
+                        seed_id=state.seed_id,
+                        slot_id=sid,
+                        blueprint_id=state.blueprint_id,
+                        stage=stage.name,
+                        cause=cause,
+                        pruned=prunable,
+                    )
+                )
+            if prunable:
+                self.prune(sid, "non_finite", initiator="engine", epoch=epoch)
+                pruned.append(sid)
+        return pruned
+
     def record_accuracy(self, val_acc: float) -> None:
         """Record this epoch's validation accuracy (percent) for every live seed."""
         for record in self.records.values():
@@ -401,7 +462,8 @@ class MorphogeneticModel(nn.Module):
         """Outputs for K alpha configurations in one pass: shape ``[K, B, ...]``.
 
         Each config maps slot ids to the alpha to evaluate with (slots not named keep their
-        current alpha; a TRAINING seed's current alpha is 0). The pass runs in eval mode
+        current alpha). A seed in TRAINING is never blended: it is the identity here, whatever
+        a config says about its slot. The pass runs in eval mode
         without gradients, so BatchNorm statistics are untouched and every sample sees
         exactly what a sequential evaluation with that config would. The host computes the
         part before the first slot whose alpha differs between configs once, then fans out
@@ -616,13 +678,7 @@ class MorphogeneticModel(nn.Module):
             record.pending_prune = saved["pending_prune"]
             record.seeds_germinated = int(saved["seeds_germinated"])
             if state.stage in _HAS_MODULE:
-                entry_name = state.blueprint_id
-                seed = self.catalog.build(entry_name, record.point.channels)
-                ref = self._reference()
-                seed = seed.to(device=ref.device, dtype=ref.dtype)
-                module = SeedModule(seed, record.point.channels, record.algorithm).to(
-                    device=ref.device
-                )
+                module = self._build_seed(record, state.blueprint_id, record.algorithm)
                 module.stage = state.stage
                 module.isolate = bool(saved["isolate"])
                 record.module = module

@@ -137,11 +137,20 @@ class BlueprintSpec(Spec):
 
 @attrs.frozen(kw_only=True)
 class HostSpec(Spec):
-    """A host network that declares named injection points (slots) for seeds."""
+    """A host network that declares named injection points (slots) for seeds.
+
+    ``feature_width`` is the widest slot's feature width (``InjectionPoint.channels``) of the
+    host built with its default configuration, when the host's plugin declares it: listings
+    such as ``esper blueprints`` size this topology's blueprints with it, without building
+    anything.
+    """
 
     kind: ClassVar[str] = "hosts"
     label: ClassVar[str] = "host"
     topology: str = attrs.field(validator=_topology)
+    feature_width: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    )
 
 
 @attrs.frozen(kw_only=True)

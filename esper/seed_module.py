@@ -4,10 +4,11 @@
 features, by stage:
 
 * GERMINATED (and every non-active stage): the seed is not executed; the output is the host's.
-* TRAINING: the straight-through incubator. The output *is* the host features (``h + (s - s)``
-  with the second ``s`` detached is exactly ``h``), yet the seed receives the loss gradient as
-  if its output were used. With isolation the seed's input is detached too, so the host's
-  gradients are bit-identical to a model without the seed.
+* TRAINING: the straight-through incubator. The output *is* the host features, bit for bit,
+  whatever the seed returns (inf and NaN included), yet the seed receives the loss gradient as
+  if its output were used (`_Incubate`). With isolation the seed's input is detached too, so
+  the host's gradients are bit-identical to a model without the seed. Outside training mode
+  (evaluation) a TRAINING seed is not run at all.
 * BLENDING / HOLDING / FOSSILIZED: blend with amplitude alpha by the chosen algorithm:
   ADD ``lerp(h, s, alpha)``; MULTIPLY, a bounded valve ``h * (1 + alpha * tanh(s - x))``
   that is the identity at alpha 0; GATE, ``lerp(h, s, alpha * g(x))`` with a learned
@@ -21,9 +22,15 @@ kept running a TRAINING graph after its seed began to blend (``tests/test_compil
 A compiled host recompiles once per distinct stage/algorithm, a small constant over a
 lifecycle. The seed's output is cast to the host's
 dtype before it meets the host features (under autocast they can differ).
+
+Every training batch counts, on the device, whether the seed's output (in the host's dtype)
+held an inf or NaN; the engine reads the count once per epoch and prunes such a seed
+(`esper.model.MorphogeneticModel.prune_non_finite`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,24 +40,47 @@ from esper.lifecycle import Stage, is_active
 
 
 class GatedBlend(nn.Module):
-    """Per-sample gate in [0, 1]: pool features, a small MLP, sigmoid; broadcastable to the input."""
+    """Per-sample gate in [0, 1]: pool features, a small MLP, sigmoid; broadcastable to the input.
 
-    def __init__(self, channels: int) -> None:
+    Features of any layout: the mean over every dimension except the batch (0) and
+    ``channel_dim`` gives ``[B, C]`` (``[B, C]`` features are used as they are).
+    """
+
+    def __init__(self, channels: int, channel_dim: int = 1) -> None:
         super().__init__()
         hidden = max(8, channels // 4)
+        self.channel_dim = channel_dim
         self.fc1 = nn.Linear(channels, hidden)
         self.fc2 = nn.Linear(hidden, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape: tuple[int, ...]
-        if x.dim() == 4:  # [B, C, H, W]: spatial mean
-            pooled = x.mean(dim=(2, 3))
-            shape = (-1, 1, 1, 1)
-        else:  # [B, T, C]: sequence mean
-            pooled = x.mean(dim=1)
-            shape = (-1, 1, 1)
+        rank = x.dim()
+        channel = self.channel_dim % rank
+        others = [d for d in range(1, rank) if d != channel]
+        # (mean over an empty dim list would reduce everything)
+        pooled = x.mean(dim=others) if others else x
         hidden = torch.relu(self.fc1(pooled.to(self.fc1.weight.dtype)))
-        return torch.sigmoid(self.fc2(hidden)).reshape(shape)
+        return torch.sigmoid(self.fc2(hidden)).reshape((-1,) + (1,) * (rank - 1))
+
+
+class _Incubate(torch.autograd.Function):
+    """The TRAINING output: exactly the host's features, with a straight-through gradient.
+
+    Forward returns a copy of ``h`` and never reads ``s``, so an inf or NaN seed output cannot
+    reach the host (``h + (s - s.detach())`` is NaN when ``s`` is inf). Backward hands the
+    incoming gradient unchanged to ``h`` (as if the slot were empty) and, cast to the seed
+    output's dtype, to ``s`` (as if the seed's output had been used).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, h: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        ctx.seed_dtype = s.dtype
+        # A copy, not a view: a host may modify the slot's output in place.
+        return h.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return grad, grad.to(ctx.seed_dtype)
 
 
 class FusedPlan:
@@ -126,11 +156,17 @@ class SeedModule(nn.Module):
     """A blueprint module plus the blending that joins it to the host."""
 
     def __init__(
-        self, seed: nn.Module, channels: int, algorithm: AlphaAlgorithm = AlphaAlgorithm.ADD
+        self,
+        seed: nn.Module,
+        channels: int,
+        algorithm: AlphaAlgorithm = AlphaAlgorithm.ADD,
+        *,
+        channel_dim: int = 1,
     ) -> None:
         super().__init__()
         self.seed: nn.Module = seed
         self.channels = channels
+        self.channel_dim = channel_dim
         # What forward branches on (see the module docstring): kept in step by the setters.
         self._active = False
         self._straight_through = False
@@ -139,12 +175,14 @@ class SeedModule(nn.Module):
         self.isolate = True
         self.algorithm = AlphaAlgorithm(algorithm)
         self.gate: GatedBlend | None = (
-            GatedBlend(channels) if self.algorithm is AlphaAlgorithm.GATE else None
+            GatedBlend(channels, channel_dim) if self.algorithm is AlphaAlgorithm.GATE else None
         )
         self.alpha: torch.Tensor
         self.register_buffer("alpha", torch.zeros(()), persistent=True)
-        # Per-sample alphas (one evaluation, sequential style); None outside it.
-        self.alpha_override: torch.Tensor | None = None
+        # Training batches whose seed output had an inf or NaN (in the host's dtype), counted
+        # on the device and read once per epoch (`take_nonfinite`). Not part of the state.
+        self.nonfinite: torch.Tensor
+        self.register_buffer("nonfinite", torch.zeros((), dtype=torch.int32), persistent=False)
         # Fused counterfactual pass: see `FusedPlan`; None outside it.
         self.fused: FusedPlan | None = None
         self.slot_id = ""
@@ -172,7 +210,7 @@ class SeedModule(nn.Module):
         algorithm = AlphaAlgorithm(algorithm)
         if algorithm is AlphaAlgorithm.GATE and self.gate is None:
             ref = next(self.seed.parameters(), self.alpha)
-            self.gate = GatedBlend(self.channels).to(device=ref.device)
+            self.gate = GatedBlend(self.channels, self.channel_dim).to(device=ref.device)
         elif algorithm is not AlphaAlgorithm.GATE:
             self.gate = None
         self.algorithm = algorithm
@@ -182,21 +220,42 @@ class SeedModule(nn.Module):
         with torch.no_grad():
             self.alpha.fill_(float(value))
 
+    def take_nonfinite(self) -> torch.Tensor:
+        """This epoch's count of training batches with a non-finite seed output (on the
+        device, no sync), and a fresh count for the next epoch."""
+        count = self.nonfinite.clone()
+        self.nonfinite.zero_()
+        return count
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         if not self._active:
             return h
+        if self._straight_through:
+            # The incubator's output is h whatever the seed computes: outside training
+            # (evaluation, the fused counterfactual pass) the seed need not run at all.
+            return self._incubate(h) if self.training else h
         if self.fused is not None:
             return self._fused_forward(h, self.fused)
-        return self._blend(h, self.alpha_override)
+        return self._blend(h, self.alpha)
 
-    def _blend(self, h: torch.Tensor, override: torch.Tensor | None) -> torch.Tensor:
+    def _seed_output(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The seed's input and its output in the host's dtype (counted if not finite)."""
         x = h.detach() if self.isolate else h
         s: torch.Tensor = self.seed(x)
         if s.dtype != h.dtype:
-            s = s.to(h.dtype)
-        if self._straight_through and override is None:
-            return h + (s - s.detach())
-        alpha = (override if override is not None else self.alpha).to(h.dtype).clamp(0.0, 1.0)
+            s = s.to(h.dtype)  # may overflow (1e5 in float16): counted below
+        if self.training:
+            self.nonfinite.add_((~torch.isfinite(s.detach())).any().to(torch.int32))
+        return x, s
+
+    def _incubate(self, h: torch.Tensor) -> torch.Tensor:
+        _, s = self._seed_output(h)
+        out: torch.Tensor = _Incubate.apply(h, s)  # type: ignore[no-untyped-call,unused-ignore]
+        return out
+
+    def _blend(self, h: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        x, s = self._seed_output(h)
+        alpha = alpha.to(h.dtype).clamp(0.0, 1.0)
         if self._blend_kind == _MULTIPLY:
             return h * (1.0 + alpha * torch.tanh(s - x.to(s.dtype)))
         if self._blend_kind == _GATE and self.gate is not None:

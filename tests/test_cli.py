@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from esper import DISTRIBUTION
+
 ENV = {**os.environ, "ESPER_DISABLE_PLUGIN_AUTOLOAD": "1"}
 # Subprocesses run outside the source tree: `python -m` puts the working directory on
 # sys.path, where a build's stray esper.egg-info would look like a second installation.
@@ -29,7 +31,9 @@ def run_esper(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
 
 
 def builtin_entry_points() -> set[str]:
-    return {ep.name for ep in md.distribution("esper").entry_points if ep.group == "esper.plugins"}
+    return {
+        ep.name for ep in md.distribution(DISTRIBUTION).entry_points if ep.group == "esper.plugins"
+    }
 
 
 @pytest.mark.parametrize("args", [["--help"], ["plugins", "list"], ["plugins", "list", "--json"]])
@@ -67,7 +71,7 @@ def test_plugins_list_json_shows_every_builtin_with_hooks(esper_cli) -> None:
     for name in builtin_entry_points():
         assert data[name]["status"] == "loaded"
         assert data[name]["builtin"] is True
-        assert data[name]["distribution"] == "esper"
+        assert data[name]["distribution"] == DISTRIBUTION
         assert data[name]["hooks"], name
     assert data["esper.telemetry.jsonl"]["registered"] == {"telemetry_sinks": ["jsonl"]}
 

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from esper.cli.cmd_blueprints import DEFAULT_DIMS, blueprints, param_count
+from esper.cli.cmd_blueprints import FALLBACK_DIM, blueprints, param_count
 from esper.cli.main import CORE_COMMANDS
 from esper.errors import RegistryError
 from esper.plugin import BlueprintSpec
+from esper.registry import Registries
 from esper_plugins.blueprints.cnn import params as cnn_params
 from esper_plugins.blueprints.transformer import params as tfm_params
-from esper_plugins.blueprints.transformer.config import TransformerHostConfig
 
 FORMULAS = {"cnn": cnn_params, "transformer": tfm_params}
 
@@ -35,11 +35,15 @@ def _rows(*args: str) -> list[dict[str, Any]]:
     return rows
 
 
+#: The widest slot of each built-in host at its default configuration.
+DEFAULT_DIMS = {"cnn": 32, "transformer": 128}
+
+
 def test_json_lists_every_builtin_blueprint_with_exact_counts_at_default_dims() -> None:
     rows = _rows()
     assert len(rows) == 16
     by_id = {r["id"]: r for r in rows}
-    assert by_id["esper.blueprints.cnn:conv_heavy"]["params"] == 73_984
+    assert by_id["esper.blueprints.cnn:conv_heavy"]["params"] == 18_560  # 2(9C^2+2C), C=32
     assert by_id["esper.blueprints.transformer:mlp"]["params"] == 131_712  # 8d^2+5d, d=128
     for row in rows:
         assert row["dim"] == DEFAULT_DIMS[row["topology"]]
@@ -51,9 +55,40 @@ def test_json_lists_every_builtin_blueprint_with_exact_counts_at_default_dims() 
     assert by_id["esper.blueprints.cnn:bottleneck"]["identity_at_birth"] is True
 
 
-def test_default_transformer_dim_is_the_host_default_width() -> None:
-    assert DEFAULT_DIMS["transformer"] == TransformerHostConfig().n_embd
-    assert DEFAULT_DIMS["cnn"] == 64
+def test_default_width_is_what_each_host_declares_and_builds(esper_manager: Any) -> None:
+    # The declared width is the widest slot of the host built with its default config.
+    hosts = Registries(esper_manager)["hosts"]
+    for entry in hosts:
+        built = entry.build(
+            None, **{"num_classes" if entry.spec.topology == "cnn" else "vocab_size": 10}
+        )
+        widest = max(point.channels for point in built.injection_points())
+        assert entry.spec.feature_width == widest == DEFAULT_DIMS[entry.spec.topology]
+
+
+def test_a_third_party_topology_takes_its_hosts_width_or_the_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _third_party(tmp_path, monkeypatch)
+    rows = _rows("--topology", "mlp")
+    assert {r["dim"] for r in rows} == {FALLBACK_DIM}  # no mlp host declares a width
+    (tmp_path / "bp_mlphost.py").write_text(
+        textwrap.dedent(
+            """
+            from esper.plugin import HostSpec, hookimpl
+
+            @hookimpl
+            def esper_hosts():
+                yield HostSpec(name="mlp", topology="mlp", factory="math:sqrt", feature_width=48)
+            """
+        )
+    )
+    monkeypatch.setenv("ESPER_PLUGINS", "bp_thirdparty,bp_mlphost")
+    rows = _rows("--topology", "mlp")
+    assert [(r["id"], r["dim"], r["params"]) for r in rows] == [
+        ("bp_thirdparty:wide", 48, 48 * 48 + 48),
+        ("bp_thirdparty:odd", 48, None),
+    ]
 
 
 def test_topology_filter_dim_and_ordering_by_size() -> None:

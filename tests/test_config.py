@@ -166,11 +166,13 @@ def test_override_rejects_malformed_assignments() -> None:
 
 
 def test_required_plugins_checked(registries) -> None:
-    problems = _problems(registries, {"required_plugins": ["esper-no-such-dist>=1", "esper>=999"]})
+    problems = _problems(
+        registries, {"required_plugins": ["esper-no-such-dist>=1", "esper-nn>=999"]}
+    )
     assert any("esper-no-such-dist is not installed" in p for p in problems)
-    assert any("'esper>=999' is required" in p for p in problems)
-    assert structure({"required_plugins": ["esper>=0.1"]}, registries).required_plugins == (
-        "esper>=0.1",
+    assert any("'esper-nn>=999' is required" in p for p in problems)
+    assert structure({"required_plugins": ["esper-nn>=0.1"]}, registries).required_plugins == (
+        "esper-nn>=0.1",
     )
 
 

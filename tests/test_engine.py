@@ -189,7 +189,7 @@ def test_no_deprecated_cuda_amp_anywhere() -> None:
     # Review T2-6: torch.cuda.amp is deprecated; only torch.amp is used.
     offenders = [
         str(path.relative_to(ROOT))
-        for folder in ("esper", "plugins", "contrib")
+        for folder in ("esper", "esper_plugins", "contrib")
         for path in (ROOT / folder).rglob("*.py")
         if "torch.cuda.amp" in path.read_text(encoding="utf-8")
     ]

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from esper import __version__
+from esper import DISTRIBUTION, __version__
 from esper.errors import PluginError
 from esper.manager import ENV_DISABLE_AUTOLOAD, build_manager
 from esper.registry import Registries
@@ -48,12 +48,13 @@ class FakeSite:
         self,
         dist: str,
         *,
-        entry_points: Mapping[str, str],
+        entry_points: Mapping[str, str] | None = None,
         modules: Mapping[str, str] | None = None,
         version: str = "1.0.0",
         requires: Sequence[str] = (),
         egg_info: bool = False,
         installed_from: Path | None = None,
+        files: Sequence[str] = (),
     ) -> None:
         """Install distribution ``dist`` with ``esper.plugins`` entry points and module files.
 
@@ -61,6 +62,7 @@ class FakeSite:
         ``egg_info`` writes setuptools' ``NAME.egg-info`` (what a build leaves in a project
         directory) instead of an installer's ``.dist-info``; ``installed_from`` records, as pip
         does in direct_url.json, that the distribution was installed from that directory.
+        ``files`` are listed in the RECORD as installed, without being written.
         """
         stem = dist.replace("-", "_")
         if egg_info:
@@ -76,8 +78,12 @@ class FakeSite:
         if installed_from is not None:
             direct_url = {"url": installed_from.as_uri(), "dir_info": {"editable": True}}
             (info / "direct_url.json").write_text(json.dumps(direct_url), encoding="utf-8")
-        lines = ["[esper.plugins]", *(f"{k} = {v}" for k, v in entry_points.items())]
-        (info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if entry_points is not None:
+            lines = ["[esper.plugins]", *(f"{k} = {v}" for k, v in entry_points.items())]
+            (info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if files:
+            record = [f"{path},," for path in files]
+            (info / "RECORD").write_text("\n".join(record) + "\n", encoding="utf-8")
         for name, source in (modules or {}).items():
             *packages, leaf = name.split(".")
             folder = self.root
@@ -563,20 +569,58 @@ def test_doctor_reports_an_esper_version_mismatch(site: FakeSite, esper_cli: Any
         "esper-future",
         entry_points={"future": "acme_future"},
         modules={"acme_future": GOOD_HOOKS},
-        requires=["esper>=99", "torch>=2.0"],
+        requires=["esper-nn>=99", "torch>=2.0"],
     )
     # A requirement that applies only with an extra is not a mismatch.
     site.add(
         "esper-extra",
         entry_points={"extra": "acme_extra"},
         modules={"acme_extra": GOOD_HOOKS},
-        requires=['esper>=99; extra == "nightly"', "esper>=0.1"],
+        requires=['esper-nn>=99; extra == "nightly"', "esper_nn>=0.1"],
     )
     result = esper_cli("plugins", "doctor")
     assert result.exit_code == 1
     lines = [line.strip() for line in result.stdout.splitlines()]
-    assert f"- esper-future requires 'esper>=99' but esper {__version__} is installed" in lines
+    assert (
+        f"- esper-future requires 'esper-nn>=99' but {DISTRIBUTION} {__version__} is installed"
+        in lines
+    )
     assert not [line for line in lines if "esper-extra" in line]
+
+
+def test_doctor_reports_a_requirement_on_the_unrelated_esper(
+    site: FakeSite, esper_cli: Any
+) -> None:
+    # `esper` on the package index is another project: a plugin that requires it would
+    # install that library next to ours.
+    site.add(
+        "esper-old-name",
+        entry_points={"oldname": "acme_oldname"},
+        modules={"acme_oldname": GOOD_HOOKS},
+        requires=["esper>=0.1,<0.2"],
+    )
+    result = esper_cli("plugins", "doctor", "--json")
+    assert result.exit_code == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert problems == [
+        "esper-old-name requires 'esper>=0.1,<0.2': on the package index that name is an "
+        f"unrelated library; esper is distributed as {DISTRIBUTION!r}"
+    ]
+
+
+def test_doctor_reports_another_distribution_that_installs_esper(
+    site: FakeSite, esper_cli: Any
+) -> None:
+    # The unrelated `esper` distribution ships esper/__init__.py: installed beside esper-nn,
+    # one overwrites the other's files.
+    site.add("esper", version="3.9", files=["esper/__init__.py", "esper/py.typed"])
+    result = esper_cli("plugins", "doctor", "--json")
+    assert result.exit_code == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert problems == [
+        f"distribution esper 3.9 also installs the import package 'esper', which {DISTRIBUTION} "
+        "owns: the two overwrite each other's files; uninstall one of them (pip uninstall esper)"
+    ]
 
 
 # -- plugin commands -------------------------------------------------------------------------

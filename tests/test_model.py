@@ -159,16 +159,17 @@ def test_fused_forward_equals_sequential_and_leaves_batchnorm_alone() -> None:
     assert torch.equal(bn.running_var, before[1])
     assert int(bn.num_batches_tracked) == before[2]
     model.eval()
+    blending = model.records["r0c0"].module
+    assert blending is not None
+    current = float(blending.alpha)
     for i, config in enumerate(configs):
+        # r0c1 is in TRAINING: never blended, whatever a config says about its slot.
         with torch.no_grad():
-            for sid, module in model.seed_modules():
-                module.alpha_override = torch.full(
-                    (6, 1, 1, 1), config.get(sid, float(module.alpha))
-                )
+            blending.set_alpha(config.get("r0c0", current))
             expected = model(X)
-            for _, module in model.seed_modules():
-                module.alpha_override = None
+            blending.set_alpha(current)
         torch.testing.assert_close(fused[i], expected, rtol=1e-5, atol=1e-6)
+    assert torch.equal(fused[3], fused[1])
     # With every alpha at its current value, config 0 is the plain eval output.
     with torch.no_grad():
         torch.testing.assert_close(fused[0], model(X), rtol=1e-5, atol=1e-6)

@@ -13,6 +13,8 @@ from esper.gradient_health import measure
 from esper.lifecycle import Stage
 from esper.seed_module import GatedBlend, SeedModule
 
+from support.tiny import SlotNet
+
 
 class Residual(nn.Module):
     def __init__(self, c: int) -> None:
@@ -21,25 +23,6 @@ class Residual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv(x)
-
-
-class TinyNet(nn.Module):
-    """conv -> [slot] -> conv -> head, with an optional module in the slot."""
-
-    def __init__(self, slot: nn.Module | None = None) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.a = nn.Conv2d(3, 4, 3, padding=1)
-        self.b = nn.Conv2d(4, 4, 3, padding=1)
-        self.head = nn.Linear(4, 5)
-        self.slot = slot
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.a(x))
-        if self.slot is not None:
-            h = self.slot(h)
-        h = torch.relu(self.b(h))
-        return self.head(h.mean(dim=(2, 3)))
 
 
 def _grads(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -67,8 +50,8 @@ Y = torch.tensor([0, 1, 2, 3, 4, 0])
 
 
 def test_training_incubator_keeps_output_and_host_gradients_bit_identical() -> None:
-    plain = TinyNet()
-    seeded = TinyNet(_seed_module(Stage.TRAINING))
+    plain = SlotNet()
+    seeded = SlotNet(_seed_module(Stage.TRAINING))
     assert torch.equal(plain(X), seeded(X))
     plain_grads = _grads(plain, X, Y)
     seeded_grads = _grads(seeded, X, Y)
@@ -83,8 +66,8 @@ def test_training_incubator_keeps_output_and_host_gradients_bit_identical() -> N
 def test_without_isolation_the_host_sees_the_seed_path() -> None:
     module = _seed_module(Stage.TRAINING)
     module.isolate = False
-    plain_grads = _grads(TinyNet(), X, Y)
-    seeded_grads = _grads(TinyNet(module), X, Y)
+    plain_grads = _grads(SlotNet(), X, Y)
+    seeded_grads = _grads(SlotNet(module), X, Y)
     assert not torch.equal(plain_grads["a.weight"], seeded_grads["a.weight"])
 
 
@@ -131,17 +114,6 @@ def test_gate_blend_uses_a_per_sample_gate() -> None:
     assert module.gate is None
 
 
-def test_per_sample_override_beats_the_scalar_alpha() -> None:
-    module = _seed_module(Stage.TRAINING, alpha=0.0)
-    h = torch.randn(4, 4, 2, 2)
-    s = module.seed(h)
-    module.alpha_override = torch.tensor([0.0, 1.0, 0.5, 0.25]).view(4, 1, 1, 1)
-    out = module(h)
-    assert torch.equal(out[0], h[0])
-    assert torch.allclose(out[1], s[1], atol=1e-6)
-    assert torch.allclose(out[2], 0.5 * (h[2] + s[2]), atol=1e-6)
-
-
 def test_seed_output_is_cast_to_the_host_dtype() -> None:
     class Float64Out(nn.Module):  # what an autocast region can hand back: another dtype
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -168,7 +140,7 @@ def test_incubator_under_bf16_autocast_keeps_dtype_and_value() -> None:
 
 
 def test_gradient_health_measures_groups_with_one_report() -> None:
-    net = TinyNet(_seed_module(Stage.TRAINING))
+    net = SlotNet(_seed_module(Stage.TRAINING))
     _grads(net, X, Y)
     host = [p for n, p in net.named_parameters() if not n.startswith("slot")]
     report = measure(host, {"r0c0": net.slot.parameters(), "empty": []})

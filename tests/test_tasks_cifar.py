@@ -126,7 +126,7 @@ def test_missing_files_name_the_directory(tmp_path: Path) -> None:
     assert str(tmp_path / FOLDER) in message
     assert "data_batch_1" in message
     assert "test_batch" in message
-    assert "esper[vision]" in message
+    assert "esper-nn[vision]" in message
 
 
 def test_one_missing_batch_is_named(tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ def test_one_missing_batch_is_named(tmp_path: Path) -> None:
 
 def test_download_without_torchvision_gives_the_pip_hint(tmp_path: Path) -> None:
     task = CIFAR10Task(CIFAR10TaskConfig(download=True))
-    with pytest.raises(EsperError, match=r"needs torchvision.*pip install 'esper\[vision\]'"):
+    with pytest.raises(EsperError, match=r"needs torchvision.*pip install 'esper-nn\[vision\]'"):
         task.load(seed=0, data_dir=tmp_path)
     # With the files already there, nothing needs downloading.
     make_fake_cifar(tmp_path)

@@ -37,7 +37,7 @@ def _sources(*dirs: str) -> dict[Path, str]:
 
 for _module in EVENT_MODULES:
     importlib.import_module(_module)
-CODE = _sources("esper", "plugins")
+CODE = _sources("esper", "esper_plugins")
 TESTS = {p: s for p, s in _sources("tests").items() if p.name != Path(__file__).name}
 TYPES = sorted(
     (name, cls)

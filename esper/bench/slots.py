@@ -154,13 +154,14 @@ def fused_evaluation(quick: bool) -> list[Figure]:
         model.fused_forward(x, configs)
 
     def sequential() -> None:
+        # One whole forward per configuration, each seed's alpha set to the configuration's.
         with torch.no_grad():
             for config in configs:
                 for sid, module in model.seed_modules():
-                    module.alpha_override = torch.full((x.shape[0], 1, 1, 1), config.get(sid, 1.0))
+                    module.set_alpha(config.get(sid, 1.0))
                 model(x)
             for _, module in model.seed_modules():
-                module.alpha_override = None
+                module.set_alpha(1.0)
 
     timings = compare({"fused": fused, "sequential": sequential}, repeats=_repeats(quick))
     return [

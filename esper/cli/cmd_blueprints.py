@@ -7,23 +7,27 @@ import); otherwise the blueprint is built at ``--dim`` and its parameters are co
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import click
 
 from esper.cli.main import get_manager
 from esper.errors import RegistryError
-from esper.records import BlueprintSpec
+from esper.records import BlueprintSpec, HostSpec
 
-#: Width used when --dim is not given: a typical CNN slot width, and the built-in
-#: transformer host's default embedding width (kept equal to TransformerHostConfig.n_embd by
-#: a test). Other topologies fall back to FALLBACK_DIM.
-DEFAULT_DIMS: dict[str, int] = {"cnn": 64, "transformer": 128}
+#: Width used when --dim is not given and no host of the blueprint's topology declares its
+#: `esper.records.HostSpec.feature_width`.
 FALLBACK_DIM = 64
 
 
-def default_dim(topology: str) -> int:
-    return DEFAULT_DIMS.get(topology, FALLBACK_DIM)
+def default_widths(hosts: Iterable[HostSpec]) -> dict[str, int]:
+    """Topology -> the feature width its hosts declare (the first host that declares one)."""
+    widths: dict[str, int] = {}
+    for spec in hosts:
+        if spec.feature_width is not None:
+            widths.setdefault(spec.topology, spec.feature_width)
+    return widths
 
 
 def param_count(spec: BlueprintSpec, dim: int) -> int:
@@ -42,8 +46,8 @@ def param_count(spec: BlueprintSpec, dim: int) -> int:
     "--dim",
     type=click.IntRange(min=1),
     metavar="N",
-    help="Width (channels / embedding size) for the parameter counts "
-    f"[default: {DEFAULT_DIMS['cnn']} for cnn, {DEFAULT_DIMS['transformer']} for transformer].",
+    help="Width (channels / embedding size) for the parameter counts [default: the widest slot "
+    f"of the default host of the blueprint's topology, else {FALLBACK_DIM}].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.pass_context
@@ -51,8 +55,9 @@ def blueprints(ctx: click.Context, topology: str | None, dim: int | None, as_jso
     """List seed blueprints: id, topology, plugin, identity at birth, parameters at --dim."""
     from esper.registry import Registries
 
-    registry = Registries(get_manager(ctx))["blueprints"]
-    entries = list(registry)
+    registries = Registries(get_manager(ctx))
+    entries = list(registries["blueprints"])
+    host_widths = default_widths(entry.spec for entry in registries["hosts"])
     if topology is not None:
         known = sorted({e.spec.topology for e in entries})
         entries = [e for e in entries if e.spec.topology == topology]
@@ -65,7 +70,7 @@ def blueprints(ctx: click.Context, topology: str | None, dim: int | None, as_jso
     rows: list[dict[str, Any]] = []
     for entry in entries:
         spec: BlueprintSpec = entry.spec
-        width = dim if dim is not None else default_dim(spec.topology)
+        width = dim if dim is not None else host_widths.get(spec.topology, FALLBACK_DIM)
         try:
             count: int | None = param_count(spec, width)
             error = None

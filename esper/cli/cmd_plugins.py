@@ -127,6 +127,36 @@ def _duplicate_installs() -> list[str]:
     return problems
 
 
+#: The distribution that holds the name ``esper`` on the package index: an unrelated library
+#: (an entity-component system) that also installs a top-level ``esper`` import package.
+FOREIGN_NAME = "esper"
+
+
+def import_name_clashes() -> list[str]:
+    """Other distributions that install files into esper's import packages.
+
+    Two distributions that both own ``esper/__init__.py`` overwrite each other's files: the one
+    installed last wins, and uninstalling either breaks the other.
+    """
+    problems = []
+    for dist in md.distributions():
+        name = dist.metadata["Name"] or "?"
+        if normalize_dist_name(name) == CORE_DISTRIBUTION:
+            continue
+        owned = {
+            file.parts[0]
+            for file in dist.files or ()
+            if file.parts and file.parts[0] in ("esper", "esper_plugins")
+        }
+        for package in sorted(owned):
+            problems.append(
+                f"distribution {name} {dist.version} also installs the import package "
+                f"{package!r}, which {CORE_DISTRIBUTION} owns: the two overwrite each other's "
+                f"files; uninstall one of them (pip uninstall {name})"
+            )
+    return problems
+
+
 def diagnose(manager: EsperPluginManager) -> list[str]:
     """Every problem `esper plugins doctor` reports (empty when healthy)."""
     from packaging.requirements import InvalidRequirement, Requirement
@@ -134,6 +164,7 @@ def diagnose(manager: EsperPluginManager) -> list[str]:
     from esper.registry import Registries, command_conflicts
 
     problems: list[str] = []
+    problems.extend(import_name_clashes())
     problems.extend(_duplicate_installs())
 
     candidates, shadowed = discover_entry_points()
@@ -168,13 +199,19 @@ def diagnose(manager: EsperPluginManager) -> list[str]:
                 req = Requirement(text)
             except InvalidRequirement:
                 continue
-            if normalize_dist_name(req.name) != CORE_DISTRIBUTION or (
-                req.marker and not req.marker.evaluate({"extra": ""})
-            ):
+            if req.marker and not req.marker.evaluate({"extra": ""}):
+                continue
+            if normalize_dist_name(req.name) == FOREIGN_NAME:
+                problems.append(
+                    f"{cand.distribution} requires {text!r}: on the package index that name is "
+                    f"an unrelated library; esper is distributed as {CORE_DISTRIBUTION!r}"
+                )
+                continue
+            if normalize_dist_name(req.name) != CORE_DISTRIBUTION:
                 continue
             if req.specifier and not req.specifier.contains(__version__, prereleases=True):
                 problems.append(
-                    f"{cand.distribution} requires {text!r} but esper {__version__} is installed"
+                    f"{cand.distribution} requires {text!r} but {CORE_DISTRIBUTION} {__version__} is installed"
                 )
 
     problems.extend(Registries(manager).conflicts())

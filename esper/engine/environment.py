@@ -39,12 +39,13 @@ from esper.engine.events import EpochCompleted, HostStabilized, PlateauDetected,
 from esper.engine.signals import Signals, SignalTracker, slot_views
 from esper.errors import DataError, EsperError
 from esper.governor import Governor
-from esper.gradient_health import PendingGradients
+from esper.gradient_health import GradientReport, PendingGradients
+from esper.host import SlottedHost, memory_format
 from esper.lifecycle import LifecycleError, Stage
 from esper.model import MorphogeneticModel
 from esper.policy import Policy
 from esper.registry import Registries
-from esper.task import Augment, Task, TaskData
+from esper.task import Augment, Task, TaskData, load_task_data
 from esper.telemetry import Event
 
 MAX_GRAD_NORM = 1.0
@@ -123,6 +124,13 @@ def _accuracy_counts(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     return (outputs.argmax(dim=-1) == targets).sum()
 
 
+def _input_format(host: SlottedHost) -> torch.memory_format:
+    try:
+        return memory_format(host.input_memory_format)
+    except ValueError as exc:
+        raise EsperError(f"host {type(host).__name__}: input_memory_format: {exc}") from None
+
+
 class Environment:
     def __init__(
         self,
@@ -165,11 +173,13 @@ class Environment:
         self._rng_cpu = torch.Generator().manual_seed(seed).get_state()
         self._rng_cuda: torch.Tensor | None = None
         self._in_own_rng = False
-        self.data = (data or task.load(seed=seed, data_dir=data_dir)).to(device)
         with self._own_rng():
-            host: Any = task.build_host(registries).to(device)
-        if host.topology == "cnn":
-            host = host.to(memory_format=torch.channels_last)
+            host: SlottedHost = task.build_host(registries).to(device)
+        # The data moves to the device once, in the memory format the host declares; batches
+        # indexed out of it keep that format, so no batch is converted.
+        self.data = (data or load_task_data(task, seed=seed, data_dir=data_dir)).to(
+            device, memory_format=_input_format(host)
+        )
         catalog = BlueprintCatalog(registries["blueprints"], host.topology)
         self.model = MorphogeneticModel(host, catalog, slots=slots, emit=self._emit)
         #: ``--compile``: the training forward (host and seeds) is compiled, batch dim dynamic.
@@ -278,8 +288,6 @@ class Environment:
             x, y = data.train_x[idx], data.train_y[idx]
             if data.augment is not None:
                 x = self._augment(data.augment, x, b)
-            if x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
             if self.compiled:
                 mark_batch_dynamic(x)  # the shorter last batch reuses the epoch's graph
             with self._autocast():
@@ -361,8 +369,6 @@ class Environment:
         with torch.no_grad():
             for start in range(0, n, bs):
                 x, y = data.val_x[start : start + bs], data.val_y[start : start + bs]
-                if x.dim() == 4:
-                    x = x.contiguous(memory_format=torch.channels_last)
                 with self._autocast():
                     out = model.fused_forward(x, configs)  # [K, B, ...]
                 loss_sum += self.task.loss(out[0], y).float() * y.numel()
@@ -430,7 +436,10 @@ class Environment:
         eval_stats = self._launch_evaluate(configs)
         grads = self._pending_grads
         self._pending_grads = None
+        nonfinite_slots, nonfinite = self.model.launch_nonfinite()
         parts = [self._train_stats, eval_stats]
+        if nonfinite is not None:
+            parts.append(nonfinite.to(torch.float64))
         if grads is not None and grads.stats is not None:
             parts.append(grads.stats)
         values = torch.cat(parts).tolist()  # the epoch's single device-to-host transfer
@@ -439,8 +448,14 @@ class Environment:
         val_loss, val_acc, contributions, all_off = self._read_evaluation(
             values[3 : 3 + n_eval], ablate
         )
-        if grads is not None:
-            self.model.record_gradient_report(grads.resolve(values[3 + n_eval :]))
+        rest = values[3 + n_eval :]
+        bad_outputs = rest[: len(nonfinite_slots)]
+        report = grads.resolve(rest[len(nonfinite_slots) :]) if grads is not None else None
+        if report is not None:
+            self.model.record_gradient_report(report)
+        self._prune_non_finite(
+            epoch, val_loss, dict(zip(nonfinite_slots, bad_outputs, strict=True)), report
+        )
         train_loss = t_loss / max(t_count, 1.0)
         train_acc = 100.0 * t_correct / max(t_count, 1.0)
         shapley_values = self._shapley(ablate) if epoch == self.max_epochs and ablate else {}
@@ -490,6 +505,40 @@ class Environment:
             signals=signals,
             shapley=shapley_values,
         )
+
+    def _prune_non_finite(
+        self,
+        epoch: int,
+        val_loss: float,
+        bad_batches: dict[str, float],
+        report: GradientReport | None,
+    ) -> None:
+        """Prune the seeds whose output, or gradients, went non-finite this epoch.
+
+        Only a healthy host blames its seeds: when the validation loss is not finite, the
+        host itself is broken (a seed's NaN is then its consequence) and the governor acts.
+        The output counts come from the training batches (`SeedModule.nonfinite`). Gradients
+        are judged at the epoch's last batch, when the host's were finite, and only without
+        loss scaling: under fp16 an overflowing gradient is the scaler's business (it skips
+        the step and lowers the scale), not a sign that the seed is broken.
+        """
+        if not math.isfinite(val_loss):
+            return
+        causes = {sid: "output" for sid, count in bad_batches.items() if count > 0}
+        host_finite = report is not None and (
+            report.host is None or math.isfinite(report.host.norm)
+        )
+        if report is not None and host_finite and self.scaler is None:
+            for sid, health in report.seeds.items():
+                if health is not None and not math.isfinite(health.norm):
+                    causes.setdefault(sid, "gradients")
+        if not causes:
+            return
+        self.model.prune_non_finite(causes, epoch=epoch)
+        if self.scaler is not None:
+            # The seed's NaN gradients made the scaler skip this epoch's shared steps and
+            # halve its scale each time: start it again, as after a rollback.
+            self.scaler = torch.amp.GradScaler("cuda")
 
     def _shapley(self, slots: list[str]) -> dict[str, float]:
         """Shapley attribution of the blended seeds over the fused coalition configurations."""

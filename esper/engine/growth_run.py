@@ -34,7 +34,7 @@ from esper.lifecycle import QualityGates, Stage
 from esper.policy import Policy, TrainablePolicy
 from esper.registry import Registries
 from esper.run_session import RunSession
-from esper.task import Task
+from esper.task import Task, TaskData, load_task_data
 from esper.telemetry.events import RunResumed
 
 log = structlog.get_logger(__name__)
@@ -82,7 +82,7 @@ class GrowthRun:
         task_comp = config.components["task"]
         task: Task = registries["tasks"].get(task_comp.id).build(task_comp.options)
         data_dir = Path(run.data_dir) if run.data_dir else None
-        data = task.load(seed=run.seed, data_dir=data_dir)
+        data: TaskData = load_task_data(task, seed=run.seed, data_dir=data_dir, name=task_comp.id)
         configure(config.compile)
         watch = CompileWatch(config.compile)
         arms: dict[str, Environment] = {}
@@ -92,6 +92,8 @@ class GrowthRun:
             arms[arm] = cls._environment(
                 config, registries, session, task, data, device, arm, policy_id
             )
+            # On the device and in the host's memory format now: the next arm shares it.
+            data = arms[arm].data
         return cls(
             config=config,
             registries=registries,

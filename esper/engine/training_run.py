@@ -47,7 +47,7 @@ from esper.reward import RewardFunction
 from esper.rollout import RolloutBuffer
 from esper.run_session import RunSession
 from esper.runner import EpisodeResult, RolloutJob, Runner
-from esper.task import Task, TaskData
+from esper.task import Task, TaskData, load_task_data
 from esper.telemetry import Event
 from esper.telemetry.events import RunResumed
 
@@ -84,9 +84,13 @@ def anomalies(update: int, metrics: dict[str, float]) -> list[tuple[str, float]]
     return found
 
 
-@attrs.frozen(kw_only=True)
+@attrs.define(kw_only=True)
 class EnvironmentFactory:
-    """Builds training environments that share the task's data (read-only) and the policy."""
+    """Builds training environments that share the task's data (read-only) and the policy.
+
+    The first environment puts the data in its host's memory format; the factory keeps that
+    copy, so every later environment shares it instead of converting its own.
+    """
 
     config: EsperConfig
     registries: Registries
@@ -113,7 +117,9 @@ class EnvironmentFactory:
         """
         comps = config.components
         task: Task = registries["tasks"].get(comps["task"].id).build(comps["task"].options)
-        data = task.load(seed=config.run.seed, data_dir=data_dir).to(device)
+        data = load_task_data(
+            task, seed=config.run.seed, data_dir=data_dir, name=comps["task"].id
+        ).to(device)
         catalog = BlueprintCatalog(registries["blueprints"], task.info.topology)
         policy_id = comps["policy"].id
         policy = (
@@ -160,6 +166,8 @@ class EnvironmentFactory:
             compile=self.config.compile,
         )
         env.model.gates = QualityGates(self.config.lifecycle)
+        # The data in the host's memory format: later environments share it as it is.
+        self.data = env.data
         return env
 
 

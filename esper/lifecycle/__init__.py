@@ -16,6 +16,7 @@ from esper.lifecycle.events import (
     SeedFossilized,
     SeedGateEvaluated,
     SeedGerminated,
+    SeedNonFinite,
     SeedPruned,
     SeedStageChanged,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "SeedFossilized",
     "SeedGateEvaluated",
     "SeedGerminated",
+    "SeedNonFinite",
     "SeedPruned",
     "SeedStageChanged",
     "SeedState",

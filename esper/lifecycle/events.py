@@ -8,6 +8,9 @@
 * ``seed.germinated``, ``seed.fossilized``, ``seed.pruned`` after the stage change into
   GERMINATED, FOSSILIZED and PRUNED.
 
+The model emits ``seed.non_finite`` when a seed's output or gradients held an inf or NaN
+(`esper.model.MorphogeneticModel.prune_non_finite`).
+
 Every field is a plain JSON type; stages and gates are given by name (``"TRAINING"``, ``"G2"``).
 """
 
@@ -83,3 +86,15 @@ class SeedPruned(SeedEvent):
     auto: bool
     contribution: float | None
     epochs_total: int
+
+
+@register_event("seed.non_finite")
+@attrs.frozen(kw_only=True)
+class SeedNonFinite(SeedEvent):
+    """A seed's output (``cause="output"``) or gradients (``"gradients"``) held an inf or NaN
+    during an epoch. ``pruned`` says whether the lifecycle removed it (a fossilized seed is
+    permanent and stays: the governor watches the host)."""
+
+    stage: str
+    cause: str
+    pruned: bool

@@ -63,7 +63,13 @@ DEFAULT_RESET_TICKS = 1
 DEFAULT_GRADIENT_EMA_DECAY = 0.9
 #: Prune reasons that mean "the system removed the seed", not the policy.
 AUTO_PRUNE_REASONS: frozenset[str] = frozenset(
-    {"governor_nan", "governor_lobotomy", "governor_divergence", "governor_rollback"}
+    {
+        "governor_nan",
+        "governor_lobotomy",
+        "governor_divergence",
+        "governor_rollback",
+        "non_finite",
+    }
 )
 
 #: Stages in which the seed exists and `record_accuracy` counts epochs.

@@ -29,8 +29,12 @@ class TinyCNN(SlottedHost):
 
     def injection_points(self) -> Sequence[InjectionPoint]:
         return (
-            InjectionPoint(slot_id="r0c0", channels=4, surface="pre_pool", order=0),
-            InjectionPoint(slot_id="r0c1", channels=8, surface="pre_pool", order=1),
+            InjectionPoint(
+                slot_id="r0c0", channels=4, surface="pre_pool", order=0, probe_shape=(2, 4, 8, 8)
+            ),
+            InjectionPoint(
+                slot_id="r0c1", channels=8, surface="pre_pool", order=1, probe_shape=(2, 8, 4, 4)
+            ),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -53,7 +57,13 @@ class TinySeq(SlottedHost):
     def injection_points(self) -> Sequence[InjectionPoint]:
         return (
             InjectionPoint(
-                slot_id="r0c0", channels=self.embed.embedding_dim, surface="post_mlp", order=0
+                slot_id="r0c0",
+                channels=self.embed.embedding_dim,
+                surface="post_mlp",
+                order=0,
+                probe_shape=(2, 8, self.embed.embedding_dim),
+                channel_dim=-1,
+                isolate_while_blending=False,
             ),
         )
 
@@ -61,6 +71,27 @@ class TinySeq(SlottedHost):
         h = self.embed(x)
         h = self.slot("r0c0", h + self.block(h))
         out: torch.Tensor = self.head(h)
+        return out
+
+
+class SlotNet(nn.Module):
+    """conv -> [slot] -> conv -> head, with an optional module in the slot (no host protocol:
+    the seed module's own semantics, tested against the same net with an empty slot)."""
+
+    def __init__(self, slot: nn.Module | None = None) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+        self.head = nn.Linear(4, 5)
+        self.slot = slot
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.a(x))
+        if self.slot is not None:
+            h = self.slot(h)
+        h = torch.relu(self.b(h))
+        out: torch.Tensor = self.head(h.mean(dim=(2, 3)))
         return out
 
 

@@ -1,6 +1,6 @@
 """The ``cifar10`` task: CIFAR-10 through torchvision, or straight from the python batches.
 
-torchvision is optional (``pip install 'esper[vision]'``) and imported only here, when the
+torchvision is optional (``pip install 'esper-nn[vision]'``) and imported only here, when the
 data is loaded. Without it, the standard python version of the dataset
 (``<root>/cifar-10-batches-py/data_batch_1..5`` and ``test_batch``, as torchvision and the
 dataset's site ship it) is read directly; downloading needs torchvision.
@@ -37,7 +37,7 @@ NUM_CLASSES = 10
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
 DEFAULT_ROOT = Path("data")
-PIP_HINT = "pip install 'esper[vision]'"
+PIP_HINT = "pip install 'esper-nn[vision]'"
 
 # (module, name) pairs a pickled numpy array needs, for every pickle protocol and numpy 1/2.
 _NUMPY_GLOBALS = {

@@ -142,6 +142,11 @@ class TransformerHost(SlottedHost):
                 surface="block_end",
                 order=i,
                 position=(i + 1) / self.num_segments,
+                # [B, T, d] features; a blending seed co-adapts with the host (the prior
+                # system's rule for transformers: isolation ends when blending starts).
+                probe_shape=(2, 8, self.n_embd),
+                channel_dim=-1,
+                isolate_while_blending=False,
             )
             for i, slot_id in enumerate(self._slot_ids)
         ]

@@ -122,7 +122,8 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator, *, padding: int = 4) 
 
     The random draws come from ``generator`` (best on ``x``'s device, so nothing syncs); the
     same generator state gives the same batch. Tensor ops only (no Python loop over images),
-    so it is cheap on a GPU and traceable.
+    so it is cheap on a GPU and traceable. The output keeps ``x``'s memory format (a
+    channels-last batch is cropped as ``[B, H, W, C]``), so the host converts nothing.
     """
     if x.dim() != 4:
         raise ValueError(f"crop_flip expects [B, C, H, W], got shape {tuple(x.shape)}")
@@ -132,10 +133,15 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator, *, padding: int = 4) 
     offsets = torch.randint(0, 2 * padding + 1, (2, b), generator=generator, device=gdev)
     flip = torch.rand(b, generator=generator, device=gdev) < 0.5
     offsets, flip = offsets.to(dev), flip.to(dev)
-    padded = F.pad(x, (padding, padding, padding, padding))
     rows = offsets[0].view(b, 1) + torch.arange(h, device=dev)
     cols = offsets[1].view(b, 1) + torch.arange(w, device=dev)
     # A flipped crop reads its columns right to left.
     cols = torch.where(flip.view(b, 1), cols.flip(1), cols)
-    out = padded.gather(2, rows.view(b, 1, h, 1).expand(b, c, h, w + 2 * padding))
-    return out.gather(3, cols.view(b, 1, 1, w).expand(b, c, h, w))
+    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        padded = F.pad(x, (padding, padding, padding, padding))
+        out = padded.gather(2, rows.view(b, 1, h, 1).expand(b, c, h, w + 2 * padding))
+        return out.gather(3, cols.view(b, 1, 1, w).expand(b, c, h, w))
+    # Channels-last: the same gathers on the [B, H, W, C] view, which is contiguous.
+    nhwc = F.pad(x.permute(0, 2, 3, 1), (0, 0, padding, padding, padding, padding))
+    out = nhwc.gather(1, rows.view(b, h, 1, 1).expand(b, h, w + 2 * padding, c))
+    return out.gather(2, cols.view(b, 1, w, 1).expand(b, h, w, c)).permute(0, 3, 1, 2)

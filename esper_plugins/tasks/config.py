@@ -77,7 +77,7 @@ class CIFAR10TaskConfig:
     """Options of the ``cifar10`` task (CIFAR-10 from local files, or downloaded on request).
 
     ``root`` overrides the run's data directory; ``download`` fetches the dataset with
-    torchvision (``pip install 'esper[vision]'``). Without torchvision the standard python
+    torchvision (``pip install 'esper-nn[vision]'``). Without torchvision the standard python
     batches in ``<root>/cifar-10-batches-py`` are read directly.
     """
 

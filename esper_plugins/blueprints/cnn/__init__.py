@@ -55,6 +55,7 @@ def esper_hosts() -> Iterator[HostSpec]:
         topology="cnn",
         factory="esper_plugins.blueprints.cnn.host:build_cnn_host",
         config_cls="esper_plugins.blueprints.cnn.config:CNNHostConfig",
+        feature_width=32,  # base 8, 3 blocks: slots of 8, 16 and 32 channels (tested)
         summary=(
             "Conv-BN-ReLU blocks with 2x2 max-pools, GAP + linear head; slots r0c<i> "
             "before and r1c<i> after each pool. Called as factory(config, num_classes=N)."

@@ -68,6 +68,8 @@ class CNNHost(SlottedHost):
         self.n_blocks = n_blocks
         self.pooled_blocks = self.config.pooled_blocks
         self.channels = [base_channels * 2**i for i in range(n_blocks)]
+        # Declared to the engine (input batches) and, per injection point, to the seeds.
+        self.input_memory_format = memory_format
         self.memory_format = (
             torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
         )
@@ -87,6 +89,9 @@ class CNNHost(SlottedHost):
 
     def injection_points(self) -> Sequence[InjectionPoint]:
         n = self.n_blocks
+        # [B, C, H, W] features in the host's memory format; seeds stay isolated until they
+        # are fossilized. The probe's 8x8 is any small spatial size.
+        layout = {"channel_dim": 1, "memory_format": self.input_memory_format}
         points = [
             InjectionPoint(
                 slot_id=f"r0c{i}",
@@ -94,6 +99,8 @@ class CNNHost(SlottedHost):
                 surface="pre_pool",
                 order=i,
                 position=(i + 0.5) / n,
+                probe_shape=(2, self.channels[i], 8, 8),
+                **layout,
             )
             for i in range(n)
         ]
@@ -104,6 +111,8 @@ class CNNHost(SlottedHost):
                 surface="post_pool",
                 order=n + i,
                 position=(i + 1) / n,
+                probe_shape=(2, self.channels[i], 8, 8),
+                **layout,
             )
             for i in range(self.pooled_blocks)
         ]

@@ -69,6 +69,7 @@ def esper_hosts() -> Iterator[HostSpec]:
         topology="transformer",
         factory=f"{_PKG}.host:build_transformer_host",
         config_cls=f"{_CONFIG}:TransformerHostConfig",
+        feature_width=128,  # n_embd of the default configuration (tested)
         summary=(
             "Pre-norm GPT (tied LM head, causal SDPA); slots r0c<i> after each group of "
             "layers. Called as factory(config, vocab_size=N)."

@@ -48,7 +48,7 @@ _TASKS: tuple[tuple[str, str, str, str, str], ...] = (
         f"{_PKG}.cifar:create_cifar10",
         "CIFAR10TaskConfig",
         "CIFAR-10 from local files (torchvision, or the python batches without it); "
-        "download = true needs esper[vision].",
+        "download = true needs esper-nn[vision].",
     ),
     (
         "stories",

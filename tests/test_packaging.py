@@ -1,0 +1,83 @@
+"""The wheel ships everything the source tree has: every package, every module, py.typed.
+
+The rest of the suite runs against an editable install, which reads the source tree and so
+cannot notice a package left out of the wheel (``esper.report`` once was: ``esper report``
+died with ModuleNotFoundError after a plain ``pip install .``). This builds the wheel the way
+``pip install .`` does and compares it with the tree; nox's ``cli`` session then installs that
+wheel and runs every command.
+"""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from esper import DISTRIBUTION
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("esper", "esper_plugins")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+    # Built from a copy, so the build leaves nothing (build/, *.egg-info) in the checkout.
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(src)],
+        check=True,
+        timeout=600,
+    )
+    [path] = out.glob("*.whl")
+    return zipfile.ZipFile(path)
+
+
+def _tree_files() -> set[str]:
+    return {
+        path.relative_to(ROOT).as_posix()
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def test_every_module_and_data_file_of_the_tree_is_in_the_wheel(wheel: zipfile.ZipFile) -> None:
+    shipped = {name for name in wheel.namelist() if name.split("/")[0] in PACKAGES}
+    assert _tree_files() - shipped == set()
+    assert {"esper/py.typed", "esper_plugins/py.typed", "esper/report/__init__.py"} <= shipped
+
+
+def test_every_package_directory_is_a_package(wheel: zipfile.ZipFile) -> None:
+    # A folder of modules without __init__.py would ship as a namespace package by accident.
+    folders = {
+        path.relative_to(ROOT).as_posix()
+        for package in PACKAGES
+        for path in [ROOT / package, *(ROOT / package).rglob("*")]
+        if path.is_dir() and "__pycache__" not in path.parts and any(path.glob("*.py"))
+    }
+    shipped = set(wheel.namelist())
+    assert {f for f in folders if f"{f}/__init__.py" not in shipped} == set()
+
+
+def test_the_distribution_name_and_entry_points(wheel: zipfile.ZipFile) -> None:
+    names = wheel.namelist()
+    [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]
+    assert f"Name: {DISTRIBUTION}\n" in wheel.read(metadata).decode()
+    [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    parser = configparser.ConfigParser()
+    parser.read_string(wheel.read(entry_points).decode())
+    assert parser["console_scripts"]["esper"] == "esper.cli.main:main"
+    # Every built-in plugin's hook module is in the wheel.
+    for module in parser["esper.plugins"].values():
+        path = module.replace(".", "/")
+        assert f"{path}.py" in names or f"{path}/__init__.py" in names, module
