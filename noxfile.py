@@ -1,18 +1,21 @@
 """nox sessions: ``nox`` runs what CI runs (.ci/run); ``nox -l`` lists them.
 
-Default sessions: ``lint`` (ruff), ``typecheck`` (mypy strict on esper/), ``tests`` once per
-torch version of the matrix, ``plugins_e2e``, which pip-installs the template plugin from
-contrib/ (regular and editable) and a deliberately broken plugin into fresh venvs and checks
-what users see, ``contrib_sinks``, which installs the telemetry sinks in contrib/ (today
-esper-sink-tensorboard) into a fresh venv and runs their own tests, and ``contrib_runners``,
-which does the same for the runners in contrib/ (today esper-runner-ray). Pass pytest arguments
-after ``--``: ``nox -s "tests(torch='2.13.0')" -- -k cli``.
+Default sessions: ``lint`` (ruff); ``tests`` once per torch version of the matrix, each the
+strict type check of esper/, esper_plugins/, every contrib/ package and the test fixture
+plugin, then the test suite; ``cli``, which pip-installs esper as the README does (not
+editable) into a fresh venv and runs every command once; ``plugins_e2e``, which
+pip-installs the template plugin from contrib/ (regular and editable) and a deliberately
+broken plugin and checks what users see; ``contrib_sinks`` and ``contrib_runners``, which
+install the sinks and runners in contrib/ into fresh venvs and run their own tests. Pass
+pytest arguments after ``--``: ``nox -s "tests(torch='2.13.0')" -- -k cli``.
 
 Venvs come from the standard library's ``venv`` and packages from pip, not uv: this machine's
 torch wheels lie on local disk where only pip looks (pip's find-links and local indexes).
 """
 
 from __future__ import annotations
+
+import os
 
 import nox
 import nox.command
@@ -21,35 +24,61 @@ nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "venv"
 nox.options.sessions = [
     "lint",
-    "typecheck",
     "tests",
+    "cli",
     "plugins_e2e",
     "contrib_sinks",
     "contrib_runners",
 ]
 
-#: The torch matrix. The first entry is the lower bound in pyproject.toml (``torch>=2.13``),
-#: and the only CPU build of the two (the cheap one, used by sessions that just need torch).
-TORCH_VERSIONS = ["2.13.0", "2.14.1"]
+#: The torch matrix, oldest first. The first entry is the lower bound in pyproject.toml
+#: (``torch>=2.10``) and the last the newest release on the package index.
+TORCH_VERSIONS = ["2.10.0", "2.13.0", "2.14.1", "2.15.0"]
 TORCH_MIN = TORCH_VERSIONS[0]
+#: Releases on this machine's disk (2.13.0 a CPU build, 2.14.1 a CUDA build). The others are
+#: CUDA builds from the package index (a few GB, cached by pip after the first download); the
+#: machine's pip configuration caps torch at the newest local one, so their sessions lift it.
+TORCH_ON_DISK = ("2.13.0", "2.14.1")
+#: The CPU build: the cheap torch for sessions that just need one.
+TORCH_CPU = "2.13.0"
 
 # Linters are pinned so that a new release cannot fail CI on unchanged code.
 RUFF = "ruff==0.17.6"
 MYPY = "mypy==2.4.1"
+#: What the ray runner's types need (its package is type-checked from source, not installed).
+RAY = "ray>=2.60.0"
 
 TEMPLATE = "contrib/esper-plugin-template"
 BROKEN_PLUGIN = "tests/fixtures/broken-plugin"
+MLP_FIXTURE = "tests/fixtures/mlp-plugin"
 E2E_CHECKS = "tests/e2e/check_plugin_install.py"
+CLI_CHECKS = "tests/e2e/check_cli_install.py"
 #: Sink distributions in contrib/ whose tests `contrib_sinks` runs.
 CONTRIB_SINKS = ["contrib/esper-sink-tensorboard"]
 #: Runner distributions in contrib/ whose tests `contrib_runners` runs.
 CONTRIB_RUNNERS = ["contrib/esper-runner-ray"]
+#: Every distribution besides esper whose sources the type check covers.
+TYPED_PACKAGES = [TEMPLATE, *CONTRIB_SINKS, *CONTRIB_RUNNERS, MLP_FIXTURE]
 
 
 def install_torch(session: nox.Session, version: str) -> None:
-    # Pinned and installed first: left to resolve `torch>=2.13` itself, pip would pick the
+    # Pinned and installed first: left to resolve `torch>=2.10` itself, pip would pick the
     # newest torch it can see (a multi-GB CUDA build) for every session.
+    if version not in TORCH_ON_DISK:
+        # For this session only (every later install in it too: pip would otherwise try to
+        # "fix" the installed torch back under the cap).
+        session.env["PIP_CONSTRAINT"] = os.devnull
     session.install(f"torch=={version}")
+
+
+def typecheck_all(session: nox.Session) -> None:
+    """mypy --strict on esper/ and esper_plugins/ (pyproject.toml), then each package in
+    TYPED_PACKAGES with its own configuration; esper itself is read from the checkout."""
+    session.run("mypy")
+    root = os.getcwd()
+    for package in TYPED_PACKAGES:
+        with session.chdir(package):
+            session.run("mypy", "--strict", "src", env={"MYPYPATH": root})
 
 
 @nox.session(reuse_venv=True)
@@ -61,22 +90,37 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(reuse_venv=True)
-def typecheck(session: nox.Session) -> None:
-    """mypy --strict on esper/ (the files and flags come from pyproject.toml)."""
-    install_torch(session, TORCH_MIN)
-    # The extras too: esper.testing imports pytest, and the plots code matplotlib.
-    session.install("-e", ".[test,plots]", MYPY)
-    session.run("mypy")
+@nox.parametrize("torch", TORCH_VERSIONS)
+def tests(session: nox.Session, torch: str) -> None:
+    """The type check and the test suite against one torch version (tests not marked slow)."""
+    install_torch(session, torch)
+    # The extras too: esper.testing imports pytest.
+    session.install("-e", ".[test]", MYPY, RAY)
+    session.run("python", "-c", "import torch; print('torch', torch.__version__)")
+    typecheck_all(session)
+    session.run("pytest", *(session.posargs or ["-m", "not slow"]))
 
 
 @nox.session(reuse_venv=True)
-@nox.parametrize("torch", TORCH_VERSIONS)
-def tests(session: nox.Session, torch: str) -> None:
-    """The test suite against one torch version (default: everything not marked slow)."""
-    install_torch(session, torch)
-    session.install("-e", ".[test]")
-    session.run("python", "-c", "import torch; print('torch', torch.__version__)")
-    session.run("pytest", *(session.posargs or ["-m", "not slow"]))
+def typecheck(session: nox.Session) -> None:
+    """The type check alone, on the CPU torch (every `tests` session runs it as well)."""
+    install_torch(session, TORCH_CPU)
+    session.install("-e", ".[test]", MYPY, RAY)
+    typecheck_all(session)
+
+
+@nox.session(reuse_venv=False)
+def cli(session: nox.Session) -> None:
+    """``pip install .`` into a fresh venv, as the README says, then every command once.
+
+    tests/e2e/check_cli_install.py runs run, resume, train, report, runs list, blueprints,
+    config show, plugins list/info/doctor and bench --list with tiny settings, and the
+    third-party topology of tests/fixtures/mlp-plugin, pip-installed, through its entry point.
+    """
+    install_torch(session, TORCH_CPU)
+    session.install(".")
+    session.install(MLP_FIXTURE)
+    session.run("python", CLI_CHECKS)
 
 
 @nox.session(reuse_venv=False)
@@ -97,7 +141,7 @@ def plugins_e2e(session: nox.Session, install: str) -> None:
         except nox.command.CommandFailed:
             failed.append(" ".join(args))
 
-    install_torch(session, TORCH_MIN)
+    install_torch(session, TORCH_CPU)
     session.install(*pip_flags, ".")
     session.install(*pip_flags, f"{TEMPLATE}[test]")
     check("python", E2E_CHECKS, "template")
@@ -117,7 +161,7 @@ def contrib_sinks(session: nox.Session) -> None:
     must see the sink through its installed entry point. The tensorboard sink pulls
     ``tensorboard`` (and grpcio, protobuf) from the package index.
     """
-    install_torch(session, TORCH_MIN)
+    install_torch(session, TORCH_CPU)
     session.install(".")
     for sink in CONTRIB_SINKS:
         session.install(f"{sink}[test]")
@@ -136,7 +180,7 @@ def contrib_runners(session: nox.Session) -> None:
     --episodes 2 --envs 4``, about 5 minutes) is left out; ``nox -s contrib_runners -- -m slow``
     runs it, and any pytest arguments replace the default.
     """
-    install_torch(session, TORCH_MIN)
+    install_torch(session, TORCH_CPU)
     session.install(".")
     for runner in CONTRIB_RUNNERS:
         session.install(f"{runner}[test]")
@@ -152,7 +196,7 @@ def bench(session: nox.Session) -> None:
     Writes bench-results/ and the table into docs/benchmarks.md (and docs/bench.json). Takes
     about 10 minutes on 2 CPU cores; ``nox -s bench -- --quick`` is a smoke run.
     """
-    install_torch(session, TORCH_MIN)
+    install_torch(session, TORCH_CPU)
     session.install(".")
     session.run(
         "esper", "bench", "--out", "bench-results", "--docs", "docs/benchmarks.md", *session.posargs
@@ -174,7 +218,7 @@ def stress(session: nox.Session) -> None:
     import time
 
     started = time.time()
-    install_torch(session, TORCH_MIN)
+    install_torch(session, TORCH_CPU)
     session.install("-e", ".[test]")
     out = "stress-results"
     shutil.rmtree(out, ignore_errors=True)

@@ -165,9 +165,6 @@ class ActionSpace:
         """From an `esper.catalog.BlueprintCatalog` (anything with ``ids`` and ``names``)."""
         return cls(num_slots, list(catalog.ids), list(catalog.names))  # type: ignore[attr-defined]
 
-    def head_sizes(self) -> tuple[int, ...]:
-        return tuple(self.sizes[name] for name in HEADS)
-
     # -- masks ------------------------------------------------------------------------------
 
     def masks(self, states: SlotStates, *, max_seeds: int | None = None) -> ActionMasks:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ import torch
 
 from esper.atomic import write_bytes_atomic
 from esper.errors import EsperError
+
+#: The name torch's weights-only unpickler refused, as its message spells it.
+_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
 #: Bumped when the layout of a checkpoint changes incompatibly.
 CHECKPOINT_SCHEMA = 1
@@ -51,10 +55,17 @@ def load_weights_only(path: Path, *, what: str = "checkpoint") -> Any:
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # torch's own message advises retrying with weights_only=False, which would run the
+        # pickle: say what was refused and why, in esper's words only.
+        found = _GLOBAL.search(str(exc))
+        holds = (
+            f"it would import {found.group(1)}, which is neither a tensor nor plain data"
+            if found
+            else "it holds something other than tensors and plain data, or it is corrupt"
+        )
         raise CheckpointError(
-            f"{path}: refused to load this {what}: it is not plain weights and data (possibly "
-            f"unsafe, or corrupt; nothing in it was run): {first}"
+            f"{path}: refused to load this {what}: {holds}. esper loads only weights and "
+            "data, so nothing in the file was run; load checkpoints written by esper only"
         ) from None
     except Exception as exc:
         # A damaged file can fail inside torch's reader in many ways (a bad zip, a short

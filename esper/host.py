@@ -131,14 +131,6 @@ class InjectionPoint:
             )
 
     @property
-    def row(self) -> int:
-        return parse_slot_id(self.slot_id)[0]
-
-    @property
-    def col(self) -> int:
-        return parse_slot_id(self.slot_id)[1]
-
-    @property
     def feature_dim(self) -> int:
         """`channel_dim` as a non-negative index into the features' shape."""
         return self.channel_dim % len(self.probe_shape)

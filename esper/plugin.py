@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pluggy
 
+from esper.bounds import MAX_EPOCHS, MAX_SEED, MAX_WIDTH, finite, is_finite_number
 from esper.hookspecs import PROJECT_NAME
 from esper.records import (
     AgentSpec,
@@ -33,6 +34,9 @@ ENTRY_POINT_GROUP = "esper.plugins"
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "MAX_EPOCHS",
+    "MAX_SEED",
+    "MAX_WIDTH",
     "AgentSpec",
     "BlueprintSpec",
     "CommandSpec",
@@ -45,5 +49,7 @@ __all__ = [
     "SinkSpec",
     "Spec",
     "TaskSpec",
+    "finite",
     "hookimpl",
+    "is_finite_number",
 ]

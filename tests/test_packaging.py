@@ -81,3 +81,59 @@ def test_the_distribution_name_and_entry_points(wheel: zipfile.ZipFile) -> None:
     for module in parser["esper.plugins"].values():
         path = module.replace(".", "/")
         assert f"{path}.py" in names or f"{path}/__init__.py" in names, module
+
+
+def test_the_torch_lower_bound_is_the_oldest_torch_ci_tests() -> None:
+    # The nox matrix is the only evidence of which torch releases work: pyproject.toml admits
+    # exactly those from its oldest entry on.
+    import re
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    noxfile = (ROOT / "noxfile.py").read_text(encoding="utf-8")
+    listed = re.search(r"^TORCH_VERSIONS = \[([^\]]*)\]", noxfile, flags=re.M)
+    assert listed is not None
+    matrix = [Version(v) for v in re.findall(r'"([0-9.]+)"', listed.group(1))]
+    assert len(matrix) >= 3
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    [torch] = [
+        Requirement(d) for d in pyproject["project"]["dependencies"] if d.startswith("torch")
+    ]
+    [lower] = [Version(s.version) for s in torch.specifier if s.operator == ">="]
+    assert lower == min(matrix)
+    assert lower <= Version("2.10")
+
+
+#: The one place that may say `pip install esper`: the docs' explanation of the name.
+_EXPLAINS_THE_NAME = "`pip install esper` installs it"
+
+
+def test_nothing_names_the_unrelated_esper_distribution() -> None:
+    # `esper` on the package index is another project: no requirement may name it (it could
+    # never be met, and one day it would install that library), and no install hint either.
+    import re
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    for path in ROOT.glob("**/pyproject.toml"):
+        if ".nox" in path.parts or "build" in path.parts:
+            continue
+        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
+        requirements = list(project.get("dependencies", []))
+        for extra in project.get("optional-dependencies", {}).values():
+            requirements += extra
+        names = {Requirement(r).name.lower().replace("_", "-") for r in requirements}
+        assert "esper" not in names, path
+    # `pip install esper`, `pip install -U 'esper[vision]'`, ...: esper as the package named.
+    hint = re.compile(r"pip install\s+(?:-\S+\s+)*['\"]?esper(?:\[[^\]]*\])?['\"]?(?=[\s`]|$)")
+    offenders = []
+    for path in [*ROOT.glob("**/*.md"), *ROOT.glob("**/*.py")]:
+        if {".nox", ".git", "build"} & set(path.parts) or path == Path(__file__):
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if hint.search(line) and _EXPLAINS_THE_NAME not in line:
+                offenders.append(f"{path.relative_to(ROOT)}: {line.strip()}")
+    assert offenders == []

@@ -133,12 +133,26 @@ def test_untrained_policy_is_near_uniform_over_valid_actions(catalog) -> None:
 # -- rollout / update parity ------------------------------------------------------------------
 
 
+def _both_legs(policy, catalog, amp, *, envs: int, steps: int):
+    """The rollout leg (inference mode) and the update leg (autograd), each under its own
+    autocast region, as in training: autocast caches its casts of the weights within a region,
+    and on torch 2.10 (not 2.13) a cast made in inference mode was reused by the autograd leg and
+    failed ("Inference tensors cannot be saved for backward")."""
+
+    def autocast():
+        return torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None)
+
+    with autocast():
+        obs, masks, out = rollout(policy, catalog, envs=envs, steps=steps)
+    with autocast():
+        evaluation = policy.network.evaluate_actions(obs, masks, out["actions"])
+    return obs, masks, out, evaluation
+
+
 @pytest.mark.parametrize("amp", [None, torch.bfloat16])
 def test_rollout_and_update_give_the_same_log_probs_and_entropies(catalog, amp) -> None:
     policy = small_policy(catalog)
-    with torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
-        obs, masks, out = rollout(policy, catalog, envs=3, steps=12)
-        evaluation = policy.network.evaluate_actions(obs, masks, out["actions"])
+    _obs, _masks, out, evaluation = _both_legs(policy, catalog, amp, envs=3, steps=12)
     # One LSTM call over the sequence vs step by step: equal up to float32 rounding.
     tol = 1e-6 if amp is None else 1e-2
     torch.testing.assert_close(evaluation.log_probs, out["log_probs"], atol=tol, rtol=0)
@@ -154,9 +168,7 @@ def test_rollout_and_update_give_the_same_log_probs_and_entropies(catalog, amp) 
 @pytest.mark.parametrize("amp", [None, torch.bfloat16])
 def test_a_single_step_is_bitwise_identical_on_both_legs(catalog, amp) -> None:
     policy = small_policy(catalog)
-    with torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
-        obs, masks, out = rollout(policy, catalog, envs=4, steps=1)
-        evaluation = policy.network.evaluate_actions(obs, masks, out["actions"])
+    _, _, out, evaluation = _both_legs(policy, catalog, amp, envs=4, steps=1)
     assert torch.equal(evaluation.log_probs, out["log_probs"])
     assert torch.equal(evaluation.entropies, out["entropies"])
 
@@ -220,21 +232,31 @@ def test_initial_hidden_is_inference_mode_and_update_state_is_differentiable(cat
     assert lstm.weight_ih_l0.grad.abs().sum() > 0
 
 
-def test_finished_envs_reset_their_state_in_place(catalog) -> None:
+def test_the_lockstep_loop_updates_the_state_of_acting_envs_in_place(catalog) -> None:
+    # T3-3: the recurrent state of every environment lives in one pair of tensors; after a
+    # decision, only the rows of the environments that acted change, written in place.
+    from esper.engine.lockstep import _select, _store
+
     policy = small_policy(catalog)
     network = policy.build(SLOTS)
-    hidden = network.initial_hidden(3)
-    obs, states = policy.builder([env_signals(catalog, e, 5) for e in range(3)])
-    hidden = network.get_action(obs, policy.space.masks(states), hidden).hidden
-    before = (hidden[0].clone(), hidden[1].clone())
+    hidden = network.initial_hidden(4)
     pointers = (hidden[0].data_ptr(), hidden[1].data_ptr())
-    out = network.reset_hidden(hidden, torch.tensor([False, True, False]))
-    assert (out[0].data_ptr(), out[1].data_ptr()) == pointers
-    for state, old in zip(hidden, before, strict=True):
-        assert torch.count_nonzero(state[:, 1]) == 0
-        assert torch.equal(state[:, 0], old[:, 0])
-        assert torch.equal(state[:, 2], old[:, 2])
-        assert torch.count_nonzero(old[:, 1]) > 0
+    obs, states = policy.builder([env_signals(catalog, e, 5) for e in range(4)])
+    _store(
+        hidden, torch.arange(4), network.get_action(obs, policy.space.masks(states), hidden).hidden
+    )
+    before = (hidden[0].clone(), hidden[1].clone())
+    active = [1, 3]  # envs 0 and 2 have finished (or were rolled back)
+    index, state = _select(hidden, active)
+    assert torch.equal(state[0], before[0][:, active])
+    obs, states = policy.builder([env_signals(catalog, e, 6) for e in active])
+    new = network.get_action(obs, policy.space.masks(states), state).hidden
+    _store(hidden, index, new)
+    assert (hidden[0].data_ptr(), hidden[1].data_ptr()) == pointers
+    for now, old, fresh in zip(hidden, before, new, strict=True):
+        assert torch.equal(now[:, [0, 2]], old[:, [0, 2]])
+        assert torch.equal(now[:, active], fresh)
+        assert not torch.equal(now[:, active], old[:, active])
 
 
 def test_batched_step_equals_single_env_steps(catalog) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import esper
+import esper_plugins
 from esper.action_space import HEADS
 from esper.actions import Op
 from esper.agent import Agent
@@ -320,6 +324,47 @@ def test_finiteness_gate_skips_without_touching_parameters(catalog) -> None:
     agent.consecutive_skips = 0
     assert agent.update(collect(policy, catalog, seed=4))["skipped"] == 0.0
     assert agent.consecutive_skips == 0
+
+
+#: Every way a tensor's value reaches Python: on a GPU each is a device-to-host sync.
+_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy")
+_OURS = (str(Path(esper.__file__).parent), str(Path(esper_plugins.__file__).parent))
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Patch every read on torch.Tensor; record those esper's own code makes (torch's
+    internals, such as Adam reading its CPU step counter, are not syncs of ours)."""
+    reads: list[str] = []
+    for name in _READS:
+        original = getattr(torch.Tensor, name)
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            caller = sys._getframe(1).f_code
+            if caller.co_filename.startswith(_OURS):
+                reads.append(f"{_name} in {Path(caller.co_filename).name}:{caller.co_name}")
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    return reads
+
+
+@pytest.mark.parametrize(("target_kl", "epochs"), [(None, 4), (1e-12, 1)])
+def test_an_update_reads_the_device_epochs_plus_three_times(
+    catalog, monkeypatch: pytest.MonkeyPatch, target_kl: float | None, epochs: int
+) -> None:
+    # The module docstring's count: the two normalisers once each, one gate per epoch run,
+    # the metrics once. A tiny KL target stops the update at its first gate.
+    policy = small_policy(catalog)
+    buffer = collect(policy, catalog)
+    agent = PPOAgent(PPOConfig(epochs=4, target_kl=target_kl), policy=policy)
+    agent.update(buffer)  # first update: lazy state (optimizer, constants) is built
+    reads = _count_reads(monkeypatch)
+    metrics = agent.update(buffer)
+    monkeypatch.undo()
+    assert metrics["early_stopped"] == (1.0 if target_kl else 0.0)
+    assert len(reads) == epochs + 3, reads
+    gates = [r for r in reads if r.endswith("ppo.py:update")]
+    assert len(gates) == epochs, reads
 
 
 def test_rollback_terminal_is_penalised_and_earlier_rewards_forfeited(catalog) -> None:

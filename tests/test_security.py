@@ -111,8 +111,15 @@ def test_load_checkpoint_refuses_code(kind: str, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     path = tmp_path / "checkpoint.pt"
     path.write_bytes(_malicious(kind, marker))
-    with pytest.raises(CheckpointError, match=r"refused to load this checkpoint|corrupt"):
+    with pytest.raises(CheckpointError, match=r"refused to load this checkpoint|corrupt") as info:
         load_checkpoint(path)
+    message = str(info.value)
+    # It says what was refused, and never repeats torch's advice to retry unsafely.
+    assert "weights_only" not in message
+    assert "False" not in message
+    if "refused" in message:
+        assert re.search(r"it would import [\w.]+|other than tensors and plain data", message)
+        assert "nothing in the file was run" in message
     with pytest.raises(CheckpointError):
         load_weights_only(path, what="weights file")
     assert not marker.exists()

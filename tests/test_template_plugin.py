@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
-from esper import __version__
+from esper import DISTRIBUTION, __version__
 from esper.manager import ENV_DISABLE_AUTOLOAD, build_manager
 from esper.registry import Registries
 from esper.telemetry.events import RunEnded
@@ -73,7 +73,9 @@ def test_entry_point_names_the_hook_module(pyproject: dict[str, Any]) -> None:
 def test_esper_requirement_admits_this_esper(pyproject: dict[str, Any]) -> None:
     # When esper's version moves out of the pinned range, the template must follow.
     (esper_req,) = [
-        Requirement(d) for d in pyproject["project"]["dependencies"] if d.startswith("esper")
+        Requirement(d)
+        for d in pyproject["project"]["dependencies"]
+        if Requirement(d).name == DISTRIBUTION
     ]
     assert esper_req.specifier.contains(__version__, prereleases=True), (
         f"template requires {esper_req}, esper is {__version__}"

@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
+from esper.bounds import MAX_EPOCHS, MAX_SEED
 from esper.lifecycle import GateConfig
 
 #: Config table -> registry kind of the component it selects.
@@ -78,19 +79,21 @@ def _check_inside_cwd(_inst: object, attribute: attrs.Attribute[str], value: str
 class RunSection:
     """Options of the run itself."""
 
-    seed: int = attrs.field(default=42, validator=v.ge(0))
+    #: Seeds the run's generators (seed, seed + 1, seed + 2), so at most MAX_SEED.
+    seed: int = attrs.field(default=42, validator=[v.ge(0), v.le(MAX_SEED)])
     device: str = attrs.field(default="cpu", validator=_check_device)
-    epochs: int = attrs.field(default=40, validator=[v.gt(0), v.le(100_000)])
+    epochs: int = attrs.field(default=40, validator=[v.gt(0), v.le(MAX_EPOCHS)])
     #: Parent of run directories; relative to the working directory, which it may not climb
     #: out of (``../x``): name an absolute path to put runs elsewhere.
     out: str = attrs.field(default="runs", validator=[v.min_len(1), _check_inside_cwd])
-    checkpoint_every: int = attrs.field(default=5, validator=v.gt(0))
+    #: Epochs between checkpoints (at most the longest run).
+    checkpoint_every: int = attrs.field(default=5, validator=[v.gt(0), v.le(MAX_EPOCHS)])
     #: Mixed precision: off, bf16, fp16 (CUDA only) or auto.
     amp: str = attrs.field(default="off", validator=v.in_(("off", "bf16", "fp16", "auto")))
     #: Slots seeds may grow in (empty: every slot the host declares).
     slots: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     #: Cap on training batches per epoch (0: a full pass over the training set).
-    batches_per_epoch: int = attrs.field(default=0, validator=v.ge(0))
+    batches_per_epoch: int = attrs.field(default=0, validator=[v.ge(0), v.le(1_000_000_000)])
     #: Also train the static host (a controller that never grows) side by side for comparison.
     static_baseline: bool = True
     #: Where real datasets live (CIFAR-10, text files); embedded tasks ignore it.
@@ -105,8 +108,9 @@ class TrainSection:
     episodes: int = attrs.field(default=8, validator=[v.gt(0), v.le(1_000_000)])
     #: Environments stepped together; each update learns from one episode of each.
     envs: int = attrs.field(default=2, validator=[v.gt(0), v.le(4096)])
-    #: Write the policy checkpoint every this many updates (and after the last).
-    checkpoint_every: int = attrs.field(default=1, validator=v.gt(0))
+    #: Write the policy checkpoint every this many updates (and after the last); at most
+    #: the largest episode count, beyond which it means the same.
+    checkpoint_every: int = attrs.field(default=1, validator=[v.gt(0), v.le(1_000_000)])
 
 
 #: ``torch.compile`` modes a run may ask for (``default`` passes no mode).

@@ -30,6 +30,9 @@ import attrs
 import torch
 from torch import nn
 
+# From its own module: torch 2.10's torch.amp does not re-export it for type checkers.
+from torch.amp.grad_scaler import GradScaler
+
 from esper.actions import Action, Op
 from esper.attribution import alpha_overrides, coalition_configs, interactions, shapley
 from esper.catalog import BlueprintCatalog
@@ -192,7 +195,7 @@ class Environment:
         self.model.bind_optimizer(
             self.optimizer, lr=self.info.seed_lr, momentum=0.9, weight_decay=0.0
         )
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype is torch.float16 else None
+        self.scaler = GradScaler("cuda") if self.amp_dtype is torch.float16 else None
         # Data order and augmentation come from generators of their own, saved in checkpoints.
         self.data_generator = torch.Generator().manual_seed(seed + 1)
         self.aug_generator = torch.Generator(device=device).manual_seed(seed + 2)
@@ -471,7 +474,7 @@ class Environment:
                 self.governor.rollback(model, reason=verdict.reason or "governor", epoch=epoch)
                 model.clear_optimizer_moments()
                 if self.scaler is not None:
-                    self.scaler = torch.amp.GradScaler("cuda")
+                    self.scaler = GradScaler("cuda")
                 rolled_back = True
         if math.isfinite(val_acc):
             model.record_accuracy(val_acc)
@@ -538,7 +541,7 @@ class Environment:
         if self.scaler is not None:
             # The seed's NaN gradients made the scaler skip this epoch's shared steps and
             # halve its scale each time: start it again, as after a rollback.
-            self.scaler = torch.amp.GradScaler("cuda")
+            self.scaler = GradScaler("cuda")
 
     def _shapley(self, slots: list[str]) -> dict[str, float]:
         """Shapley attribution of the blended seeds over the fused coalition configurations."""

@@ -143,6 +143,14 @@ def _select(hidden: Hidden, active: list[int]) -> tuple[torch.Tensor, Hidden]:
         return index, (hidden[0].index_select(1, index), hidden[1].index_select(1, index))
 
 
+def _store(hidden: Hidden, index: torch.Tensor, new: Hidden) -> None:
+    """Write the ``index`` environments' new state into ``hidden`` in place (review T3-3: one
+    ``index_copy_`` per tensor, nothing cloned; the other environments' rows stay as they are)."""
+    with torch.inference_mode():
+        hidden[0].index_copy_(1, index, new[0])
+        hidden[1].index_copy_(1, index, new[1])
+
+
 def _take(decision: Decision, keep: Sequence[int]) -> Decision:
     """The rows ``keep`` of a batched decision (environments lost while acting are left out)."""
     index = torch.tensor(list(keep), dtype=torch.long)
@@ -240,9 +248,7 @@ class LockstepLoop(Generic[E]):
                 break
             index, state = _select(hidden, active)
             decision = policy.act([envs[i].pending.signals for i in active], state)  # type: ignore[union-attr]
-            with torch.inference_mode():
-                hidden[0].index_copy_(1, index, decision.step.hidden[0])
-                hidden[1].index_copy_(1, index, decision.step.hidden[1])
+            _store(hidden, index, decision.step.hidden)
             executed = self.execute([envs[i] for i in active], decision.actions)
             kept: list[int] = []
             rewards = []

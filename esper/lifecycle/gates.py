@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from esper.alpha import AlphaMode
+from esper.bounds import MAX_EPOCHS
 from esper.lifecycle.errors import LifecycleError
 from esper.lifecycle.stages import Stage
 
@@ -113,6 +114,8 @@ def _unit(instance: object, attribute: attrs.Attribute[float], value: float) -> 
 def _count(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"GateConfig.{attribute.name} must be an int >= 0, got {value!r}")
+    if value > MAX_EPOCHS:  # the longest run
+        raise ValueError(f"GateConfig.{attribute.name} must be <= {MAX_EPOCHS}, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)

@@ -17,7 +17,10 @@ CHARTS_DIR = "charts"
 INDEX_NAME = "index.html"
 #: Chart files this module writes; others in ``charts/`` are never touched.
 _OWN_CHART = re.compile(r"(run\d+-[a-z-]+|compare-[a-z-]+)\.(png|svg)")
-MATPLOTLIB_MISSING = "esper report needs matplotlib: pip install 'esper-nn[plots]'"
+MATPLOTLIB_MISSING = (
+    "esper report needs matplotlib, a dependency of esper-nn that is missing from this "
+    "environment: pip install matplotlib"
+)
 
 
 def default_out(run_dirs: Sequence[Path]) -> Path:

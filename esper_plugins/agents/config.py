@@ -8,6 +8,21 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
+from esper.plugin import finite, is_finite_number
+
+#: Largest ``log_ratio_clamp``. float32's exp overflows above 88.7, and the ratio exp(c) is
+#: then multiplied by normalised advantages (|A| <= sqrt(n) for n samples) and summed over
+#: every sample and head: exp(40) ~ 2.4e17 keeps that sum near 1e31 even for n = 4e8, far
+#: below float32's largest value, 3.4e38.
+MAX_LOG_RATIO_CLAMP = 40.0
+
+#: Default approximate-KL target (typed like its field, as attrs' stubs need for
+#: ``v.optional`` with a plain validator).
+DEFAULT_TARGET_KL: float | None = 0.015
+
+#: Largest count of updates an option may name: the most episodes ``esper train`` runs.
+_MAX_UPDATES = 1_000_000
+
 #: Action heads, in `esper.action_space.HEADS` order (repeated here: this module imports no torch).
 HEAD_NAMES: tuple[str, ...] = (
     "op",
@@ -47,9 +62,8 @@ def _head_table(low: float, high: float | None) -> Callable[[Any, Any, Any], Non
                 f"'{attribute.name}' names unknown head(s) {unknown} (heads: {', '.join(HEAD_NAMES)})"
             )
         for head, x in value.items():
-            bad = isinstance(x, bool) or not isinstance(x, int | float)
-            if bad or not low <= x or (high is not None and not x <= high):
-                bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+            if not is_finite_number(x) or not low <= x or (high is not None and not x <= high):
+                bound = f"[{low}, {high}]" if high is not None else f"finite and >= {low}"
                 raise ValueError(f"'{attribute.name}': {head} = {x!r} must be {bound}")
 
     return check
@@ -64,50 +78,56 @@ class PPOConfig:
     """
 
     #: Adam learning rate and epsilon.
-    lr: float = attrs.field(default=3e-4, validator=v.gt(0))
-    adam_eps: float = attrs.field(default=1e-5, validator=v.gt(0))
+    lr: float = attrs.field(default=3e-4, validator=[finite, v.gt(0)])
+    adam_eps: float = attrs.field(default=1e-5, validator=[finite, v.gt(0)])
     #: Discount and GAE lambda.
     gamma: float = attrs.field(default=0.995, validator=[v.gt(0), v.le(1)])
     gae_lambda: float = attrs.field(default=0.98, validator=[v.ge(0), v.le(1)])
     #: Clip range of the per-head probability ratio.
     clip: float = attrs.field(default=0.2, validator=[v.gt(0), v.lt(1)])
     #: Value-loss coefficient, warmed up linearly from 0.1x over this many updates (0: off).
-    value_coef: float = attrs.field(default=0.5, validator=v.ge(0))
-    value_coef_warmup: int = attrs.field(default=10, validator=v.ge(0))
+    value_coef: float = attrs.field(default=0.5, validator=[finite, v.ge(0)])
+    value_coef_warmup: int = attrs.field(default=10, validator=[v.ge(0), v.le(_MAX_UPDATES)])
     #: Weight of forced steps (WAIT the only valid op) in the value loss.
     forced_value_weight: float = attrs.field(default=0.2, validator=[v.ge(0), v.le(1)])
     #: Entropy-bonus coefficient and per-head multipliers.
-    entropy_coef: float = attrs.field(default=0.05, validator=v.ge(0))
+    entropy_coef: float = attrs.field(default=0.05, validator=[finite, v.ge(0)])
     entropy_multipliers: dict[str, float] = attrs.field(
         factory=dict, validator=_head_table(0.0, None)
     )
     #: Per-head normalised-entropy floors and the coefficient of the squared shortfall.
     entropy_floors: dict[str, float] = attrs.field(factory=dict, validator=_head_table(0.0, 1.0))
-    entropy_floor_coef: float = attrs.field(default=0.1, validator=v.ge(0))
+    entropy_floor_coef: float = attrs.field(default=0.1, validator=[finite, v.ge(0)])
     #: Global gradient-norm clip.
-    max_grad_norm: float = attrs.field(default=5.0, validator=v.gt(0))
-    #: Approximate-KL target; an epoch stops before its backward pass when KL > factor x target.
-    target_kl: float | None = attrs.field(default=0.015, validator=v.optional(v.gt(0.0)))
-    kl_stop_factor: float = attrs.field(default=1.5, validator=v.gt(0))
+    max_grad_norm: float = attrs.field(default=5.0, validator=[finite, v.gt(0)])
+    #: Approximate-KL target; an update stops, before that epoch's optimizer step, when an
+    #: epoch's KL > factor x target.
+    target_kl: float | None = attrs.field(
+        default=DEFAULT_TARGET_KL, validator=v.optional([finite, v.gt(0.0)])
+    )
+    kl_stop_factor: float = attrs.field(default=1.5, validator=[finite, v.gt(0)])
     #: Passes over the rollout per update. Each pass re-runs the LSTM over whole episodes from
     #: a zero state, so several are sound; with one full-batch pass the ratio is always 1 and
     #: neither clipping nor the KL stop can act (the prior system used 1).
-    epochs: int = attrs.field(default=4, validator=v.ge(1))
+    epochs: int = attrs.field(default=4, validator=[v.ge(1), v.le(1000)])
     #: Normalised reward of a rollback's terminal step (it becomes -rollback_penalty).
-    rollback_penalty: float = attrs.field(default=10.0, validator=v.ge(0))
+    rollback_penalty: float = attrs.field(default=10.0, validator=[finite, v.ge(0)])
     #: Also zero the normalised rewards of the earlier steps of a rolled-back episode.
     forfeit_on_rollback: bool = True
     #: Floor of the advantages' standard deviation when normalising them.
-    adv_std_floor: float = attrs.field(default=0.1, validator=v.gt(0))
-    #: Per-head log-ratios are clamped to +-this before exp (review T1-3).
-    log_ratio_clamp: float = attrs.field(default=20.0, validator=v.gt(0))
+    adv_std_floor: float = attrs.field(default=0.1, validator=[finite, v.gt(0)])
+    #: Per-head log-ratios are clamped to +-this before exp (review T1-3); at most
+    #: MAX_LOG_RATIO_CLAMP, so the ratio, and the losses it scales, stay finite in float32.
+    log_ratio_clamp: float = attrs.field(
+        default=20.0, validator=[finite, v.gt(0), v.le(MAX_LOG_RATIO_CLAMP)]
+    )
     #: Reward normaliser: clip of normalised rewards.
-    reward_clip: float = attrs.field(default=10.0, validator=v.gt(0))
+    reward_clip: float = attrs.field(default=10.0, validator=[finite, v.gt(0)])
     #: Value normaliser: samples before it applies, then EMA momentum.
-    value_norm_warmup: int = attrs.field(default=32, validator=v.ge(1))
+    value_norm_warmup: int = attrs.field(default=32, validator=[v.ge(1), v.le(1_000_000_000)])
     value_norm_momentum: float = attrs.field(default=0.99, validator=[v.ge(0), v.lt(1)])
     #: Training stops (error) after this many consecutive updates skipped as non-finite.
-    max_consecutive_skips: int = attrs.field(default=3, validator=v.ge(1))
+    max_consecutive_skips: int = attrs.field(default=3, validator=[v.ge(1), v.le(_MAX_UPDATES)])
 
     def head_multipliers(self) -> dict[str, float]:
         return {

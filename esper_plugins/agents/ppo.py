@@ -26,13 +26,15 @@ one batch; each env row is one episode run through the LSTM from a zero state):
    * ``total = policy + c_v value + c_ent entropy + floor penalty`` (``c_v`` warms up from
      0.1x over the first updates).
 
-   Before the backward pass one host sync reads the approximate KL (k3 estimator
-   ``(r - 1) - log r``, averaged over relevant heads and steps) and whether the loss is finite:
-   a non-finite loss skips the epoch (the finiteness gate), a KL above ``kl_stop_factor x
-   target_kl`` stops the update early. After the backward pass the global gradient norm is
-   clipped; a non-finite norm also skips (no optimizer step, parameters unchanged).
+   After the backward pass the global gradient norm is clipped, and one host sync, the
+   epoch's gate, reads the approximate KL (k3 estimator ``(r - 1) - log r``, averaged over
+   relevant heads and steps) and whether the loss and the gradient norm are finite: a
+   non-finite one skips the epoch (no optimizer step, parameters unchanged), a KL above
+   ``kl_stop_factor x target_kl`` stops the update before the step.
 
-Metrics stay device tensors during the update and reach the host in one transfer at the end.
+Host syncs: an update reads the device ``epochs + 3`` times at most — each normaliser once as
+it absorbs the batch (rewards, then returns), each epoch's gate once, and the metrics, which
+stay device tensors during the update, once at the end (``tests/test_ppo.py`` counts them).
 """
 
 from __future__ import annotations
@@ -218,7 +220,7 @@ class PPOAgent(Agent):
         ``explained_variance`` is measured before the update, with the values the rollout was
         collected with (a pre-update measure). ``skipped`` is 1 when no optimizer step was
         taken because the loss or the gradients were not finite; ``early_stopped`` is 1 when
-        the KL check ended the update before its last epoch's backward pass.
+        the KL check ended the update before its last epoch's optimizer step.
         """
         cfg = self.config
         if buffer.total_steps == 0:
@@ -302,22 +304,27 @@ class PPOAgent(Agent):
                             ]
                         )
                     )
-                    # The update's gate: one host sync before the backward pass.
-                    kl_value, bad = torch.stack(
-                        [kl, (~torch.isfinite(total)).to(kl.dtype)]
-                    ).tolist()
-                if bad:
-                    nonfinite = True
-                    break  # parameters are unchanged, so a further epoch would repeat this
-                if cfg.target_kl is not None and kl_value > cfg.kl_stop_factor * cfg.target_kl:
-                    early_stopped = True
-                    break
                 optimizer.zero_grad(set_to_none=True)
                 total.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                if not bool(torch.isfinite(grad_norm)):
+                # The epoch's gate, its one host sync: the KL, and whether the loss and the
+                # gradients are finite. Read after the backward pass, so that one transfer
+                # answers all three before the optimizer step (which is what they guard).
+                with torch.no_grad():
+                    kl_value, bad_loss, bad_grad = torch.stack(
+                        [
+                            kl,
+                            (~torch.isfinite(total)).to(kl.dtype),
+                            (~torch.isfinite(grad_norm)).to(kl.dtype),
+                        ]
+                    ).tolist()
+                if bad_loss or bad_grad:
                     optimizer.zero_grad(set_to_none=True)
                     nonfinite = True
+                    break  # parameters are unchanged, so a further epoch would repeat this
+                if cfg.target_kl is not None and kl_value > cfg.kl_stop_factor * cfg.target_kl:
+                    optimizer.zero_grad(set_to_none=True)
+                    early_stopped = True
                     break
                 optimizer.step()
                 grad_norms.append(grad_norm.detach())

@@ -18,6 +18,8 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
+from esper.plugin import MAX_EPOCHS
+
 
 def _number(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -46,12 +48,13 @@ class DefaultGovernorConfig:
     absolute_factor: float = attrs.field(default=1.5, validator=[_number, v.ge(0)])
     #: An anomaly must also exceed ``multiplier * mean``.
     multiplier: float = attrs.field(default=3.0, validator=[_number, v.ge(1)])
-    #: Normal losses kept for the statistics (oldest dropped first).
-    history_window: int = attrs.field(default=20, validator=[_integer, v.ge(2)])
+    #: Normal losses kept for the statistics (oldest dropped first); one loss per epoch, so
+    #: at most the longest run.
+    history_window: int = attrs.field(default=20, validator=[_integer, v.ge(2), v.le(MAX_EPOCHS)])
     #: Below this many losses in the history there is no divergence or collapse check.
-    min_samples: int = attrs.field(default=10, validator=[_integer, v.ge(2)])
+    min_samples: int = attrs.field(default=10, validator=[_integer, v.ge(2), v.le(MAX_EPOCHS)])
     #: Consecutive anomalies that make a divergence panic (a normal loss resets the count).
-    min_panics: int = attrs.field(default=3, validator=[_integer, v.ge(1)])
+    min_panics: int = attrs.field(default=3, validator=[_integer, v.ge(1), v.le(MAX_EPOCHS)])
     #: Collapse ("lobotomy") needs a history mean below ``lobotomy_mean_fraction * L_rand`` ...
     lobotomy_mean_fraction: float = attrs.field(default=0.6, validator=[_number, v.gt(0), v.lt(1)])
     #: ... and a loss within ``lobotomy_tolerance * L_rand`` of L_rand.

@@ -5,6 +5,11 @@ from __future__ import annotations
 import attrs
 from attrs import validators as v
 
+from esper.plugin import MAX_EPOCHS, MAX_SEED, MAX_WIDTH, finite
+
+#: Most seeds a controller may budget for: far more slots than any host declares.
+_MAX_SEEDS = 1024
+
 
 def _non_empty(
     _inst: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
@@ -19,26 +24,30 @@ class HeuristicConfig:
     75-150 epoch episodes: plateau_epochs 3, min_epoch 5, tempo 5, wait_for_stabilization true.
     """
 
-    plateau_epochs: int = attrs.field(default=2, validator=v.ge(1))
-    min_epoch: int = attrs.field(default=3, validator=v.ge(0))
+    plateau_epochs: int = attrs.field(default=2, validator=[v.ge(1), v.le(MAX_EPOCHS)])
+    min_epoch: int = attrs.field(default=3, validator=[v.ge(0), v.le(MAX_EPOCHS)])
     #: Prune a seed whose accuracy fell this many points since its stage began...
-    prune_drop_pp: float = attrs.field(default=2.0, validator=v.gt(0))
+    prune_drop_pp: float = attrs.field(default=2.0, validator=[finite, v.gt(0)])
     #: ...after at least this many epochs in the stage.
-    prune_after_epochs: int = attrs.field(default=5, validator=v.ge(1))
+    prune_after_epochs: int = attrs.field(default=5, validator=[v.ge(1), v.le(MAX_EPOCHS)])
     #: Fossilize a holding seed whose measured contribution exceeds this (percent points).
-    fossilize_min_contribution: float = attrs.field(default=0.5)
-    embargo_epochs: int = attrs.field(default=5, validator=v.ge(0))
+    fossilize_min_contribution: float = attrs.field(default=0.5, validator=finite)
+    embargo_epochs: int = attrs.field(default=5, validator=[v.ge(0), v.le(MAX_EPOCHS)])
     #: Blueprints to try, in order (names valid for the host's topology).
     blueprints: tuple[str, ...] = attrs.field(
         default=("conv_light", "conv_heavy", "attention", "norm", "depthwise"),
         converter=tuple,
         validator=_non_empty,
     )
-    prune_penalty: float = attrs.field(default=2.0, validator=v.ge(0))
+    prune_penalty: float = attrs.field(default=2.0, validator=[finite, v.ge(0)])
     penalty_decay: float = attrs.field(default=0.5, validator=[v.ge(0), v.le(1)])
-    penalty_threshold: float = attrs.field(default=3.0, validator=v.gt(0))
-    max_seeds: int | None = attrs.field(default=None)
-    tempo: int = attrs.field(default=3, validator=v.ge(0))
+    penalty_threshold: float = attrs.field(default=3.0, validator=[finite, v.gt(0)])
+    #: Seeds germinated in all before the controller stops (None: no cap; 0: never).
+    max_seeds: int | None = attrs.field(
+        default=None, validator=v.optional([v.instance_of(int), v.ge(0), v.le(_MAX_SEEDS)])
+    )
+    #: Tempo, in epochs, of the seeds it germinates.
+    tempo: int = attrs.field(default=3, validator=[v.ge(0), v.le(MAX_EPOCHS)])
     #: Wait for the host to stabilise before the first germination.
     wait_for_stabilization: bool = False
 
@@ -77,23 +86,24 @@ class LSTMConfig:
     ``hidden_dim = feature_dim = 512``.
     """
 
-    hidden_dim: int = attrs.field(default=128, validator=v.ge(4))
-    feature_dim: int = attrs.field(default=128, validator=v.ge(4))
-    lstm_layers: int = attrs.field(default=1, validator=v.ge(1))
+    hidden_dim: int = attrs.field(default=128, validator=[v.ge(4), v.le(MAX_WIDTH)])
+    feature_dim: int = attrs.field(default=128, validator=[v.ge(4), v.le(MAX_WIDTH)])
+    lstm_layers: int = attrs.field(default=1, validator=[v.ge(1), v.le(64)])
     #: Width of the learned blueprint embedding (one row per catalogue entry plus "null").
-    blueprint_embed_dim: int = attrs.field(default=4, validator=v.ge(1))
+    blueprint_embed_dim: int = attrs.field(default=4, validator=[v.ge(1), v.le(MAX_WIDTH)])
     #: Hidden width of the per-head MLPs (0: hidden_dim // 2).
-    head_hidden: int = attrs.field(default=0, validator=v.ge(0))
+    head_hidden: int = attrs.field(default=0, validator=[v.ge(0), v.le(MAX_WIDTH)])
     #: Per-head probability floors; heads left out keep DEFAULT_FLOORS, 0 disables a floor.
     floors: dict[str, float] = attrs.field(factory=dict, validator=_floors)
     #: Take the most probable action instead of sampling.
     deterministic: bool = False
     #: Cap on seeds alive or fossilized at once (GERMINATE is masked at the cap).
     max_seeds: int | None = attrs.field(
-        default=None, validator=v.optional([v.instance_of(int), v.ge(1)])
+        default=None, validator=v.optional([v.instance_of(int), v.ge(1), v.le(_MAX_SEEDS)])
     )
-    #: Seed of the initial weights (the same seed gives the same untrained controller).
-    init_seed: int = attrs.field(default=0, validator=v.ge(0))
+    #: Seed of the initial weights (the same seed gives the same untrained controller);
+    #: it seeds torch's generator, hence at most MAX_SEED.
+    init_seed: int = attrs.field(default=0, validator=[v.ge(0), v.le(MAX_SEED)])
     #: A file of trained weights (`torch.save` of the network's or the policy's state dict).
     weights: str | None = None
     #: Where the network runs: cpu, cuda, cuda:N or mps.

@@ -175,18 +175,6 @@ class RecurrentActorCritic(nn.Module):
         device = self._device()
         return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
 
-    @staticmethod
-    @torch.inference_mode()
-    def reset_hidden(hidden: Hidden, done: torch.Tensor) -> Hidden:
-        """Zero, in place, the state of the envs where ``done`` ``[envs]`` is True.
-
-        A masked multiply on the existing tensors: nothing is cloned or reallocated.
-        """
-        keep = (~done.bool()).to(hidden[0].dtype).view(1, -1, 1)
-        hidden[0].mul_(keep)
-        hidden[1].mul_(keep)
-        return hidden
-
     # -- network ------------------------------------------------------------------------------
 
     def forward(
@@ -255,6 +243,9 @@ class RecurrentActorCritic(nn.Module):
         The whole rollout runs through the LSTM in one call. Each row is one episode from
         ``hidden`` (``None``: a fresh, differentiable zero state; inference-mode state from
         `initial_hidden` is copied into ordinary tensors first so gradients can flow).
+        Nothing is checked on the host here (no sync): the masks were checked when the
+        actions were taken, and a non-finite logit makes the loss non-finite, which the
+        agent's gate catches.
         """
         envs = obs.features.shape[0]
         if hidden is None:
@@ -267,8 +258,6 @@ class RecurrentActorCritic(nn.Module):
         op = actions[..., 0]
         head_masks = self.space.head_masks(masks, op)
         all_masks = [masks.op, *head_masks]
-        if self.validate:
-            check_heads(list(logits), all_masks)
         log_probs = []
         entropies = []
         for i, mask in enumerate(all_masks):

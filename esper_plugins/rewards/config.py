@@ -14,6 +14,21 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
+from esper.plugin import MAX_EPOCHS
+
+#: Largest ``sigmoid_steepness``. `logistic` only exps non-positive arguments, so no steepness
+#: overflows there; the bound keeps k * cf a finite float (|cf| <= 100 pp) and is far past the
+#: point where the discount is already a step (k = 1000 gives 4.5e-5 at cf = -0.01 pp).
+MAX_SIGMOID_STEEPNESS = 1000.0
+
+#: Most seeds a reward may count as free: far more slots than any host declares.
+_MAX_SEEDS = 1024
+
+
+def _epochs(default: int, low: int) -> Any:
+    """A count of epochs: at least ``low``, at most the longest run."""
+    return attrs.field(default=default, validator=[v.instance_of(int), v.ge(low), v.le(MAX_EPOCHS)])
+
 
 def _finite(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -56,7 +71,7 @@ class ContributionRewardConfig:
     #: ESCROW: largest credit change paid in one step (either sign) while c >= 0.
     escrow_delta_clip: float = attrs.field(default=2.0, validator=[_finite, v.gt(0)])
     #: ESCROW: progress uses the minimum of this many latest validation accuracies.
-    stable_accuracy_window: int = attrs.field(default=3, validator=[v.instance_of(int), v.ge(1)])
+    stable_accuracy_window: int = _epochs(3, 1)
     #: PBRS discount; None = the agent's. Any other value must equal the agent's.
     gamma: float | None = _gamma_field()
     #: Scale of the stage-potential shaping (and of the germination bonus, which is PBRS).
@@ -67,10 +82,12 @@ class ContributionRewardConfig:
     #: Turns off the contribution/improvement ratio penalty and the alpha-shock penalty.
     disable_anti_gaming: bool = False
     #: Steepness k of the discount sigmoid(k * cf) applied while the seeds hurt (cf < 0).
-    sigmoid_steepness: float = _weight(3.0)
+    sigmoid_steepness: float = attrs.field(
+        default=3.0, validator=[_finite, v.ge(0), v.le(MAX_SIGMOID_STEEPNESS)]
+    )
     #: Seeds germinated before this epoch have their attribution and germination bonus
     #: scaled from ``early_germination_floor`` (epoch 0) up to 1 (this epoch).
-    early_germination_epochs: int = attrs.field(default=10, validator=[v.instance_of(int), v.ge(0)])
+    early_germination_epochs: int = _epochs(10, 0)
     early_germination_floor: float = attrs.field(default=0.4, validator=[_finite, v.ge(0), v.le(1)])
     #: Reward per point of stage improvement for a blended seed whose contribution is unmeasured.
     proxy_weight: float = _weight(0.3)
@@ -85,13 +102,15 @@ class ContributionRewardConfig:
     #: Capacity rent per seed beyond ``free_seeds`` (live or fossilized), and per fossil.
     capacity_rent: float = _weight(0.01)
     fossil_rent: float = _weight(0.002)
-    free_seeds: int = attrs.field(default=1, validator=[v.instance_of(int), v.ge(0)])
+    free_seeds: int = attrs.field(
+        default=1, validator=[v.instance_of(int), v.ge(0), v.le(_MAX_SEEDS)]
+    )
     #: Contribution (percent points) a seed needs for FOSSILIZE to be rewarded.
     fossilize_min_contribution: float = attrs.field(default=1.0, validator=_finite)
     #: Epochs in HOLDING after which a fossilization counts as fully legitimate.
-    legitimacy_epochs: int = attrs.field(default=5, validator=[v.instance_of(int), v.ge(1)])
+    legitimacy_epochs: int = _epochs(5, 1)
     #: Seeds younger than this (epochs) are penalised when pruned without clear harm.
-    min_prune_age: int = attrs.field(default=5, validator=[v.instance_of(int), v.ge(0)])
+    min_prune_age: int = _epochs(5, 0)
     #: End-of-episode bonus per point of validation accuracy.
     terminal_weight: float = _weight(0.05)
 
@@ -115,7 +134,7 @@ class LossRewardConfig:
     rent_weight: float = _weight(0.05)
     max_rent: float = _weight(5.0)
     #: Seeds younger than this (epochs since germination) pay no rent yet.
-    rent_grace_epochs: int = attrs.field(default=3, validator=[v.instance_of(int), v.ge(0)])
+    rent_grace_epochs: int = _epochs(3, 0)
     #: Terminal term: terminal_weight * clip((initial - final) / (initial - target_loss), 0, 1).
     target_loss: float = attrs.field(default=0.0, validator=_finite)
     terminal_weight: float = _weight(1.0)
@@ -131,9 +150,12 @@ class SparseRewardConfig:
 
     scale: float = attrs.field(default=1.0, validator=[_finite, v.gt(0)])
     param_weight: float = _weight(0.1)
-    param_budget: int = attrs.field(default=500_000, validator=[v.instance_of(int), v.ge(1)])
+    #: Fossilized parameters that cost param_weight (at most a trillion).
+    param_budget: int = attrs.field(
+        default=500_000, validator=[v.instance_of(int), v.ge(1), v.le(10**12)]
+    )
     early_prune_penalty: float = _weight(0.0)
-    min_prune_age: int = attrs.field(default=5, validator=[v.instance_of(int), v.ge(0)])
+    min_prune_age: int = _epochs(5, 0)
 
 
 @attrs.frozen(kw_only=True)

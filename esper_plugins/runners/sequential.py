@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from esper.engine.environment import Environment
 from esper.engine.lockstep import LockstepLoop
 from esper.runner import EpisodeResult, RolloutJob, Runner
 
@@ -19,7 +20,7 @@ class SequentialRunner(Runner):
         self.config = config
 
     def collect(self, job: RolloutJob) -> list[EpisodeResult]:
-        loop = LockstepLoop(job)
+        loop: LockstepLoop[Environment] = LockstepLoop(job)
         results = []
         for row, seed in enumerate(job.seeds):
             env = job.factory(row, seed)

@@ -13,7 +13,17 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
+from esper.plugin import finite
+
 TOKENIZERS = ("char", "word")
+
+#: Largest dataset an option may ask for, in examples (images, windows): each is generated
+#: or held in memory, so this is far beyond what fits yet keeps sizes finite.
+_MAX_EXAMPLES = 10_000_000
+#: Largest batch an option may ask for.
+_MAX_BATCH = 65_536
+#: Largest context (tokens per window): a position-embedding row per token.
+_MAX_BLOCK = 65_536
 
 
 def _host_overrides(value: Any) -> dict[str, Any]:
@@ -27,9 +37,20 @@ def _non_empty_str(_inst: object, attribute: attrs.Attribute[str], value: object
         raise ValueError(f"'{attribute.name}' must be a non-empty string, got {value!r}")
 
 
-def _optional_positive_int(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+def _count(low: int, high: int) -> Any:
+    return [v.instance_of(int), v.ge(low), v.le(high)]
+
+
+#: Most characters the text task reads: a terabyte of text (``read(10**30)`` overflows
+#: instead of reading everything).
+_MAX_CHARS = 10**12
+
+
+def _optional_chars(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValueError(f"'{attribute.name}' must be a positive integer or None, got {value!r}")
+    if value is not None and value > _MAX_CHARS:
+        raise ValueError(f"'{attribute.name}' must be <= {_MAX_CHARS}, got {value!r}")
 
 
 def _host_field() -> Any:
@@ -38,7 +59,7 @@ def _host_field() -> Any:
 
 
 def _lr_field(default: float) -> Any:
-    return attrs.field(default=default, converter=float, validator=v.gt(0.0))
+    return attrs.field(default=default, converter=float, validator=[finite, v.gt(0.0)])
 
 
 @attrs.frozen(kw_only=True)
@@ -53,8 +74,8 @@ class ImageTaskConfig:
     """
 
     classes: int = attrs.field(default=12, validator=[v.instance_of(int), v.ge(2), v.le(256)])
-    train_size: int = attrs.field(default=6000, validator=[v.instance_of(int), v.ge(1)])
-    val_size: int = attrs.field(default=1200, validator=[v.instance_of(int), v.ge(1)])
+    train_size: int = attrs.field(default=6000, validator=_count(1, _MAX_EXAMPLES))
+    val_size: int = attrs.field(default=1200, validator=_count(1, _MAX_EXAMPLES))
     #: Prototype patterns per class (a class is a family of unrelated-looking patterns).
     modes: int = attrs.field(default=3, validator=[v.instance_of(int), v.ge(1), v.le(16)])
     #: Standard deviation of the uniform pixel noise, in units of the [0, 1] pixel range.
@@ -63,7 +84,7 @@ class ImageTaskConfig:
     distractors: int = attrs.field(default=2, validator=[v.instance_of(int), v.ge(0), v.le(8)])
     #: Random crop (padding 4) and horizontal flip of training batches, on the device.
     augment: bool = attrs.field(default=True, validator=v.instance_of(bool))
-    batch_size: int = attrs.field(default=128, validator=[v.instance_of(int), v.ge(1)])
+    batch_size: int = attrs.field(default=128, validator=_count(1, _MAX_BATCH))
     host_lr: float = _lr_field(0.01)
     seed_lr: float = _lr_field(0.01)
     #: Registry name of the host (any host plugin of topology ``cnn``).
@@ -85,13 +106,11 @@ class CIFAR10TaskConfig:
     download: bool = attrs.field(default=False, validator=v.instance_of(bool))
     #: Use only the first N training / test images (None: all 50,000 / 10,000).
     train_size: int | None = attrs.field(
-        default=None, validator=v.optional([v.instance_of(int), v.ge(1)])
+        default=None, validator=v.optional(_count(1, _MAX_EXAMPLES))
     )
-    val_size: int | None = attrs.field(
-        default=None, validator=v.optional([v.instance_of(int), v.ge(1)])
-    )
+    val_size: int | None = attrs.field(default=None, validator=v.optional(_count(1, _MAX_EXAMPLES)))
     augment: bool = attrs.field(default=True, validator=v.instance_of(bool))
-    batch_size: int = attrs.field(default=128, validator=[v.instance_of(int), v.ge(1)])
+    batch_size: int = attrs.field(default=128, validator=_count(1, _MAX_BATCH))
     host_lr: float = _lr_field(0.01)
     seed_lr: float = _lr_field(0.01)
     host_name: str = attrs.field(default="cnn", validator=[v.instance_of(str), v.min_len(1)])
@@ -109,10 +128,10 @@ class StoriesTaskConfig:
     """
 
     tokenizer: str = attrs.field(default="word", validator=v.in_(TOKENIZERS))
-    block_size: int = attrs.field(default=64, validator=[v.instance_of(int), v.ge(2)])
-    train_windows: int = attrs.field(default=1500, validator=[v.instance_of(int), v.ge(1)])
-    val_windows: int = attrs.field(default=300, validator=[v.instance_of(int), v.ge(1)])
-    batch_size: int = attrs.field(default=32, validator=[v.instance_of(int), v.ge(1)])
+    block_size: int = attrs.field(default=64, validator=_count(2, _MAX_BLOCK))
+    train_windows: int = attrs.field(default=1500, validator=_count(1, _MAX_EXAMPLES))
+    val_windows: int = attrs.field(default=300, validator=_count(1, _MAX_EXAMPLES))
+    batch_size: int = attrs.field(default=32, validator=_count(1, _MAX_BATCH))
     host_lr: float = _lr_field(0.1)
     seed_lr: float = _lr_field(0.1)
     host_name: str = attrs.field(
@@ -136,13 +155,14 @@ class TextTaskConfig:
     tokenizer: str = attrs.field(default="char", validator=v.in_(TOKENIZERS))
     separator: str = attrs.field(default="<|endoftext|>", validator=v.instance_of(str))
     #: Read at most this many characters of the file (None: all of it).
-    max_chars: int | None = attrs.field(default=5_000_000, validator=_optional_positive_int)
-    max_vocab: int = attrs.field(default=5000, validator=[v.instance_of(int), v.ge(3)])
-    block_size: int = attrs.field(default=64, validator=[v.instance_of(int), v.ge(2)])
+    max_chars: int | None = attrs.field(default=5_000_000, validator=_optional_chars)
+    #: Vocabulary entries (embedding rows).
+    max_vocab: int = attrs.field(default=5000, validator=_count(3, 1_000_000))
+    block_size: int = attrs.field(default=64, validator=_count(2, _MAX_BLOCK))
     val_fraction: float = attrs.field(
         default=0.1, converter=float, validator=[v.gt(0.0), v.lt(1.0)]
     )
-    batch_size: int = attrs.field(default=32, validator=[v.instance_of(int), v.ge(1)])
+    batch_size: int = attrs.field(default=32, validator=_count(1, _MAX_BATCH))
     host_lr: float = _lr_field(0.1)
     seed_lr: float = _lr_field(0.1)
     host_name: str = attrs.field(

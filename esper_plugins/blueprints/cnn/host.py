@@ -89,34 +89,29 @@ class CNNHost(SlottedHost):
 
     def injection_points(self) -> Sequence[InjectionPoint]:
         n = self.n_blocks
-        # [B, C, H, W] features in the host's memory format; seeds stay isolated until they
-        # are fossilized. The probe's 8x8 is any small spatial size.
-        layout = {"channel_dim": 1, "memory_format": self.input_memory_format}
-        points = [
-            InjectionPoint(
-                slot_id=f"r0c{i}",
-                channels=self.channels[i],
-                surface="pre_pool",
-                order=i,
-                position=(i + 0.5) / n,
-                probe_shape=(2, self.channels[i], 8, 8),
-                **layout,
+
+        def point(
+            slot_id: str, block: int, surface: str, order: int, position: float
+        ) -> InjectionPoint:
+            # [B, C, H, W] features in the host's memory format; seeds stay isolated until
+            # they are fossilized. The probe's 8x8 is any small spatial size.
+            channels = self.channels[block]
+            return InjectionPoint(
+                slot_id=slot_id,
+                channels=channels,
+                surface=surface,
+                order=order,
+                position=position,
+                probe_shape=(2, channels, 8, 8),
+                channel_dim=1,
+                memory_format=self.input_memory_format,
             )
-            for i in range(n)
+
+        pre = [point(f"r0c{i}", i, "pre_pool", i, (i + 0.5) / n) for i in range(n)]
+        post = [
+            point(f"r1c{i}", i, "post_pool", n + i, (i + 1) / n) for i in range(self.pooled_blocks)
         ]
-        points += [
-            InjectionPoint(
-                slot_id=f"r1c{i}",
-                channels=self.channels[i],
-                surface="post_pool",
-                order=n + i,
-                position=(i + 1) / n,
-                probe_shape=(2, self.channels[i], 8, 8),
-                **layout,
-            )
-            for i in range(self.pooled_blocks)
-        ]
-        return points
+        return pre + post
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:

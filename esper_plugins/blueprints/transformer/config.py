@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 from attrs import validators as v
+
+from esper.plugin import MAX_WIDTH
+
+#: Most heads, layers or segments an option may ask for (far beyond any useful host).
+_MAX_DEPTH = 1024
+
+
+def _size(default: int, high: int) -> Any:
+    return attrs.field(default=default, validator=[v.instance_of(int), v.ge(1), v.le(high)])
 
 
 @attrs.frozen(kw_only=True)
@@ -17,13 +28,14 @@ class TransformerHostConfig:
     with the GPT-2 vocabulary). The vocabulary size is not an option here: the task supplies it.
     """
 
-    n_embd: int = attrs.field(default=128, validator=[v.instance_of(int), v.ge(1)])
-    n_head: int = attrs.field(default=4, validator=[v.instance_of(int), v.ge(1)])
-    n_layer: int = attrs.field(default=4, validator=[v.instance_of(int), v.ge(1)])
-    block_size: int = attrs.field(default=128, validator=[v.instance_of(int), v.ge(1)])
+    n_embd: int = _size(128, MAX_WIDTH)
+    n_head: int = _size(4, _MAX_DEPTH)
+    n_layer: int = _size(4, _MAX_DEPTH)
+    #: Context length (a position-embedding row per token).
+    block_size: int = _size(128, 65_536)
     dropout: float = attrs.field(default=0.1, converter=float, validator=[v.ge(0.0), v.lt(1.0)])
     #: Groups of ``n_layer / num_segments`` layers; one slot ``r0c<i>`` after each group.
-    num_segments: int = attrs.field(default=4, validator=[v.instance_of(int), v.ge(1)])
+    num_segments: int = _size(4, _MAX_DEPTH)
 
     def __attrs_post_init__(self) -> None:
         if self.n_embd % self.n_head:
@@ -38,7 +50,7 @@ class TransformerHostConfig:
 class AttentionSeedConfig:
     """Options of the ``attention`` seed."""
 
-    n_head: int = attrs.field(default=4, validator=[v.instance_of(int), v.ge(1)])
+    n_head: int = _size(4, _MAX_DEPTH)
 
 
 @attrs.frozen(kw_only=True)
@@ -51,7 +63,7 @@ class FlexAttentionSeedConfig:
     False always uses SDPA on CPU.
     """
 
-    n_head: int = attrs.field(default=4, validator=[v.instance_of(int), v.ge(1)])
+    n_head: int = _size(4, _MAX_DEPTH)
     compile_kernel: bool = attrs.field(default=True, validator=v.instance_of(bool))
     flex_on_cpu: bool = attrs.field(default=True, validator=v.instance_of(bool))
 

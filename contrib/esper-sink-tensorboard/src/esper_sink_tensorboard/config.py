@@ -11,6 +11,11 @@ def _not_blank(_instance: object, attribute: attrs.Attribute[str], value: str) -
         raise ValueError(f"'{attribute.name}' must name a directory, got {value!r}")
 
 
+#: Longest flush interval: a day. The writer's thread waits this long on a queue, and a wait
+#: beyond threading.TIMEOUT_MAX (~292 years) raises OverflowError in that thread.
+MAX_FLUSH_SECS = 86_400
+
+
 def _positive_int(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     # bool is an int subclass; `flush_secs = true` is a mistake, not one second.
     if isinstance(value, bool) or not isinstance(value, int):
@@ -29,4 +34,4 @@ class TensorBoardSinkConfig:
     """
 
     logdir: str = attrs.field(default="tensorboard", validator=[v.instance_of(str), _not_blank])
-    flush_secs: int = attrs.field(default=30, validator=_positive_int)
+    flush_secs: int = attrs.field(default=30, validator=[_positive_int, v.le(MAX_FLUSH_SECS)])

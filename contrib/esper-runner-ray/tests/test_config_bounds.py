@@ -1,0 +1,23 @@
+"""Every numeric option of RayRunnerConfig has a range: NaN, inf and 2**64 are refused.
+
+The rule esper's own config classes follow, checked with esper's helper for plugin authors
+(`esper.testing.check_numeric_bounds`): a value that type-checks but is absurd fails when the
+config is loaded, naming its key, instead of inside Ray or torch later.
+"""
+
+from __future__ import annotations
+
+from esper.testing import check_numeric_bounds
+
+from esper_runner_ray.config import RayRunnerConfig
+
+
+def test_numeric_options_reject_nan_infinity_and_absurd_ints() -> None:
+    assert check_numeric_bounds(RayRunnerConfig) == [
+        "num_cpus",
+        "cpus_per_env",
+        "envs_per_gpu",
+        "torch_threads",
+        "max_restarts",
+        "start_timeout_s",
+    ]
