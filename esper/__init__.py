@@ -21,4 +21,9 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
+# Modules moved in 0.2 stay importable under their old names, with a warning (esper.compat).
+from esper import compat as _compat  # noqa: E402
+
+_compat.install()
+
 __all__ = ["DISTRIBUTION", "__version__"]

@@ -7,11 +7,10 @@ not import torch.
 
 from __future__ import annotations
 
-import pluggy
-
 from esper.bounds import MAX_EPOCHS, MAX_SEED, MAX_WIDTH, finite, is_finite_number
-from esper.hookspecs import PROJECT_NAME
-from esper.records import (
+from esper.registry.context import RunContext
+from esper.registry.hookspecs import ENTRY_POINT_GROUP, hookimpl
+from esper.registry.specs import (
     AgentSpec,
     BlueprintSpec,
     CommandSpec,
@@ -24,13 +23,6 @@ from esper.records import (
     Spec,
     TaskSpec,
 )
-from esper.run_context import RunContext
-
-#: Decorate hook implementations with ``@hookimpl``.
-hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
-
-#: The entry-point group esper discovers plugins in.
-ENTRY_POINT_GROUP = "esper.plugins"
 
 __all__ = [
     "ENTRY_POINT_GROUP",

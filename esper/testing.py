@@ -77,7 +77,7 @@ def check_numeric_bounds(cls: type, **required: Any) -> list[str]:
 
 @pytest.fixture
 def esper_manager() -> Any:
-    from esper.manager import build_manager
+    from esper.registry.manager import build_manager
 
     return build_manager(autoload=False, strict=True)
 

@@ -7,17 +7,25 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esper.action_space import (
+from esper.contracts.actions import (
+    ALPHA_CURVES,
+    ALPHA_SPEEDS,
+    ALPHA_TARGETS,
+    TEMPO_EPOCHS,
+    Action,
+    Op,
+    Style,
+)
+from esper.lifecycle import Stage
+from esper.lifecycle.alpha import AlphaCurve
+from esper.rl.action_space import (
     CANONICAL,
     HEADS,
     MIN_PRUNE_AGE,
     ActionSpace,
     ActionSpaceError,
 )
-from esper.actions import ALPHA_CURVES, ALPHA_SPEEDS, ALPHA_TARGETS, TEMPO_EPOCHS, Action, Op, Style
-from esper.alpha import AlphaCurve
-from esper.lifecycle import Stage
-from esper.observation import ObservationBuilder
+from esper.rl.observation import ObservationBuilder
 
 from support.signals import SLOT_STAGES, signals, view
 
@@ -229,8 +237,8 @@ def test_heuristic_actions_map_onto_heads() -> None:
 
 
 def test_a_third_party_blueprint_is_a_valid_action(esper_manager, register_plugin) -> None:
-    from esper.catalog import BlueprintCatalog
     from esper.engine.environment import Environment
+    from esper.growth.catalog import BlueprintCatalog
     from esper.plugin import BlueprintSpec, hookimpl
     from esper.registry import Registries
     from esper_plugins.policies.heuristic import StaticPolicy

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esper.alpha import (
+from esper.errors import EsperError
+from esper.lifecycle.alpha import (
     ALPHA_SCHEMA_VERSION,
     AlphaAlgorithm,
     AlphaController,
@@ -20,7 +21,6 @@ from esper.alpha import (
     parse_curve,
     progress,
 )
-from esper.errors import EsperError
 
 unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 curves = st.sampled_from(list(AlphaCurve))

@@ -1,4 +1,4 @@
-"""Shapley attribution over slot coalitions (esper.attribution)."""
+"""Shapley attribution over slot coalitions (esper.growth.attribution)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esper.attribution import (
+from esper.growth.attribution import (
     MAX_PERMUTATIONS,
     ShapleyEstimate,
     alpha_overrides,

@@ -258,7 +258,7 @@ def test_every_blueprint_grows_in_every_slot(
 
 _DETACHED_BACKWARD = """
 import torch
-from esper.manager import build_manager
+from esper.registry.manager import build_manager
 from esper.registry import Registries
 
 registries = Registries(build_manager(autoload=False))

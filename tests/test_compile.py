@@ -15,14 +15,14 @@ import pytest
 import torch
 from torch import nn
 
-from esper.catalog import BlueprintCatalog
-from esper.compilation import CompileWatch, graphs_compiled, is_compiled
 from esper.config import CompileSection
+from esper.engine.compilation import CompileWatch, graphs_compiled, is_compiled
 from esper.engine.environment import Environment
+from esper.growth.catalog import BlueprintCatalog
+from esper.growth.model import MorphogeneticModel
 from esper.lifecycle import GateConfig, QualityGates, Stage
-from esper.manager import build_manager
-from esper.model import MorphogeneticModel
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 from esper_plugins.policies.config import HeuristicConfig
 from esper_plugins.policies.heuristic import HeuristicPolicy
 

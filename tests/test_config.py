@@ -206,7 +206,7 @@ def test_arbitrary_input_gives_config_error_or_valid_config(raw, esper_manager) 
 def test_the_reference_example_in_docs_validates(tmp_path: Path) -> None:
     import re
 
-    from esper.manager import build_manager
+    from esper.registry.manager import build_manager
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
     example = re.search(r"```toml\n(.*?)```", text, re.S)

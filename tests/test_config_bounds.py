@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 from esper.bounds import MAX_EPOCHS, MAX_SEED, finite, is_finite_number
 from esper.config import CompileSection, RunSection, TrainSection, structure
 from esper.config.schema import COMPONENT_KINDS
-from esper.engine.training_run import SEED_STRIDE
 from esper.errors import ConfigError
 from esper.lifecycle import GateConfig
-from esper.manager import build_manager
+from esper.recipes.train import SEED_STRIDE
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 from esper.testing import ABSURD, check_numeric_bounds, numeric_options
 from esper_plugins.agents.config import MAX_LOG_RATIO_CLAMP, PPOConfig
 from esper_plugins.agents.ppo import clipped_surrogate, head_ratios

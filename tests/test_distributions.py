@@ -9,13 +9,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esper.distributions import (
+from esper.errors import EsperError
+from esper.rl.distributions import (
     MASKED_LOGIT,
     EmptyMaskError,
     MaskedCategorical,
     NonFiniteLogitsError,
 )
-from esper.errors import EsperError
 
 
 @st.composite

@@ -7,12 +7,12 @@ import pathlib
 import pytest
 import torch
 
-from esper.actions import Action, Op, Style
+from esper.contracts.actions import Action, Op, Style
 from esper.engine.environment import Environment, _accuracy_counts, resolve_amp
 from esper.errors import EsperError
 from esper.lifecycle import GateConfig, QualityGates, Stage
-from esper.manager import build_manager
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 from esper_plugins.policies.config import HeuristicConfig
 from esper_plugins.policies.heuristic import HeuristicPolicy, StaticPolicy
 
@@ -29,7 +29,7 @@ def registries() -> Registries:
 def make_env(
     registries: Registries, task=None, policy=None, seed: int = 0, **kwargs
 ) -> Environment:
-    from esper.catalog import BlueprintCatalog
+    from esper.growth.catalog import BlueprintCatalog
 
     task = task or TinyImageTask()
     catalog = BlueprintCatalog(registries["blueprints"], task.info.topology)
@@ -96,7 +96,7 @@ def test_actions_grow_a_seed_to_fossilized_with_measured_contribution(registries
 
 
 def test_heuristic_policy_grows_and_fossilizes(registries) -> None:
-    from esper.catalog import BlueprintCatalog
+    from esper.growth.catalog import BlueprintCatalog
 
     task = TinyImageTask()
     catalog = BlueprintCatalog(registries["blueprints"], "cnn")
@@ -119,8 +119,8 @@ def test_heuristic_policy_grows_and_fossilizes(registries) -> None:
 
 
 def test_heuristic_rejects_blueprints_of_another_topology(registries) -> None:
-    from esper.catalog import BlueprintCatalog
     from esper.errors import ConfigError
+    from esper.growth.catalog import BlueprintCatalog
 
     with pytest.raises(ConfigError, match=r"config\.policy\.blueprints"):
         HeuristicPolicy(

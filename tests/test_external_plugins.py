@@ -24,8 +24,8 @@ import pytest
 
 from esper import DISTRIBUTION, __version__
 from esper.errors import PluginError
-from esper.manager import ENV_DISABLE_AUTOLOAD, build_manager
 from esper.registry import Registries
+from esper.registry.manager import ENV_DISABLE_AUTOLOAD, build_manager
 
 AUTOLOAD_ENV = ENV_DISABLE_AUTOLOAD
 

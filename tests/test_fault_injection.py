@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 import esper_plugins.tasks.image as image
-from esper.atomic import write_text_atomic
 from esper.errors import StorageError
+from esper.rundir.atomic import write_text_atomic
 from esper.telemetry import read_events
 from esper.telemetry.events import RunStarted
 from esper_plugins.telemetry.jsonl import JsonlSink, JsonlSinkConfig
@@ -284,7 +284,7 @@ def test_a_resume_keeps_the_germination_count_of_an_emptied_slot() -> None:
 
     import torch
 
-    from esper.model import MorphogeneticModel
+    from esper.growth.model import MorphogeneticModel
 
     from support.tiny import TinyCNN, catalog
 

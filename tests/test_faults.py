@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from esper.actions import Action, Op
+from esper.contracts.actions import Action, Op
 from esper.engine.environment import Environment
 from esper.lifecycle import GateConfig, QualityGates, Stage
-from esper.manager import build_manager
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 from esper_plugins.governors.default import DefaultGovernor
 from esper_plugins.policies.heuristic import StaticPolicy
 

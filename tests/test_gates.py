@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from esper.alpha import AlphaController
 from esper.lifecycle import (
     GateConfig,
     GateLevel,
@@ -19,6 +18,7 @@ from esper.lifecycle import (
     SeedState,
     Stage,
 )
+from esper.lifecycle.alpha import AlphaController
 
 PERMISSIVE = QualityGates()
 STRICT = QualityGates(GateConfig(strict=True))

@@ -11,13 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from esper.catalog import BlueprintCatalog
-from esper.governor import Governor
+from esper.contracts.governor import Governor
+from esper.contracts.task import TaskInfo
+from esper.growth.catalog import BlueprintCatalog
+from esper.growth.model import MorphogeneticModel
 from esper.lifecycle import Stage
-from esper.manager import build_manager
-from esper.model import MorphogeneticModel
 from esper.registry import Registries
-from esper.task import TaskInfo
+from esper.registry.manager import build_manager
 from esper.telemetry import Event, event_from_dict, event_to_dict
 from esper_plugins import governors as governor_hooks
 from esper_plugins.blueprints.transformer.config import TransformerHostConfig

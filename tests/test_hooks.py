@@ -9,7 +9,6 @@ import attrs
 import click
 import pytest
 
-from esper import hookspecs
 from esper.config import resolve
 from esper.plugin import (
     AgentSpec,
@@ -24,8 +23,8 @@ from esper.plugin import (
     TaskSpec,
     hookimpl,
 )
-from esper.registry import Registries
-from esper.run_session import RunSession
+from esper.registry import Registries, hookspecs
+from esper.rundir.session import RunSession
 from esper.telemetry.events import RunEnded, RunStarted
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from esper.config import resolve, unstructure
-from esper.manager import build_manager
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 
 from support.figures import record
 from support.tinyruns import invoke, one_thread

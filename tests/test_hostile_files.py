@@ -23,10 +23,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from esper.checkpoint import CheckpointError, load_checkpoint
 from esper.errors import TelemetryError
 from esper.report.data import load_run
-from esper.runs import read_run
+from esper.rundir.checkpoint import CheckpointError, load_checkpoint
+from esper.rundir.scan import read_run
 from esper.telemetry import read_events
 from esper.telemetry.events import read_event_objects
 

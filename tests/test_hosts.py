@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from esper.host import SlottedHost
+from esper.growth.host import SlottedHost
 from esper.registry import Registries
 from esper_plugins.blueprints.cnn import params as cnn_params
 from esper_plugins.blueprints.cnn.config import CNNHostConfig

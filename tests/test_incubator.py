@@ -15,15 +15,15 @@ import pytest
 import torch
 from torch import nn
 
-from esper.actions import Action, Op, Style
-from esper.catalog import BlueprintCatalog
+from esper.contracts.actions import Action, Op, Style
 from esper.engine.environment import Environment
+from esper.growth.catalog import BlueprintCatalog
+from esper.growth.model import MorphogeneticModel
+from esper.growth.seed_module import SeedModule
 from esper.lifecycle import GateConfig, QualityGates, Stage
-from esper.manager import Registration, build_manager
-from esper.model import MorphogeneticModel
 from esper.plugin import BlueprintSpec
 from esper.registry import Registries, registry_from
-from esper.seed_module import SeedModule
+from esper.registry.manager import Registration, build_manager
 from esper.telemetry import Event
 from esper.telemetry.events import event_to_dict
 from esper_plugins.policies.heuristic import StaticPolicy

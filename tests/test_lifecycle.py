@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esper.alpha import AlphaCurve, AlphaMode
 from esper.errors import EsperError
 from esper.lifecycle import (
     ACTIVE_STAGES,
@@ -35,6 +34,7 @@ from esper.lifecycle import (
     one_hot,
     stage_index,
 )
+from esper.lifecycle.alpha import AlphaCurve, AlphaMode
 
 S = Stage
 SPEC_TABLE = {
@@ -507,7 +507,7 @@ def test_random_operation_sequences_keep_invariants(ops: list[str]) -> None:
 def test_modules_do_not_import_torch() -> None:
     code = (
         "import sys\n"
-        "import esper.alpha, esper.lifecycle, esper.lifecycle.state, esper.lifecycle.gates\n"
+        "import esper.lifecycle.alpha, esper.lifecycle, esper.lifecycle.state, esper.lifecycle.gates\n"
         "import esper.lifecycle.events, esper.lifecycle.stages\n"
         "print('torch' in sys.modules)\n"
     )

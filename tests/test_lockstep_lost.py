@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 import torch
 
-from esper.actions import Action
 from esper.config import resolve
+from esper.contracts.actions import Action
+from esper.contracts.policy import Decision
+from esper.contracts.runner import RolloutJob
 from esper.engine.environment import Environment, EpochResult
 from esper.engine.lockstep import LockstepLoop, advance_in_turn
-from esper.engine.training_run import TrainingRun
-from esper.policy import Decision
+from esper.recipes.train import TrainingRun
 from esper.registry import Registries
-from esper.run_session import RunSession
-from esper.runner import RolloutJob
+from esper.rundir.session import RunSession
 
 EPOCHS = 4
 

@@ -8,8 +8,8 @@ import types
 import pytest
 
 from esper.errors import PluginError
-from esper.manager import build_manager
 from esper.plugin import SinkSpec, hookimpl
+from esper.registry.manager import build_manager
 
 
 def test_builtins_load_without_autoload() -> None:

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import torch
 
-from esper.actions import Action, Op, Style
-from esper.catalog import BlueprintCatalog
+from esper.contracts.actions import Action, Op, Style
 from esper.engine.environment import Environment
-from esper.manager import build_manager
+from esper.growth.catalog import BlueprintCatalog
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 from esper_plugins.policies.heuristic import StaticPolicy
 from esper_plugins.tasks.config import ImageTaskConfig
 from esper_plugins.tasks.image import ImageTask

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from esper.errors import EsperError
+from esper.growth.model import MorphogeneticModel
 from esper.lifecycle import GateConfig, LifecycleError, QualityGates, Stage
-from esper.model import MorphogeneticModel
 
 from support.tiny import TinyCNN, TinySeq, catalog
 
@@ -273,7 +273,7 @@ def test_fused_forward_with_identical_configs_and_on_sequences() -> None:
 def test_a_blueprint_from_a_third_party_plugin_grows_in_a_slot(
     esper_manager, register_plugin
 ) -> None:
-    from esper.catalog import BlueprintCatalog
+    from esper.growth.catalog import BlueprintCatalog
     from esper.plugin import BlueprintSpec, hookimpl
     from esper.registry import Registries
 

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esper.normalization import (
+from esper.rl.normalization import (
     NormalizerError,
     RewardNormalizer,
     RunningMeanStd,

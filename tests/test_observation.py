@@ -9,12 +9,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esper.actions import Op
-from esper.alpha import AlphaMode
-from esper.engine.signals import SignalTracker
+from esper.contracts.actions import Op
+from esper.contracts.signals import SignalTracker
 from esper.errors import EsperError
 from esper.lifecycle import Stage, stage_index
-from esper.observation import (
+from esper.lifecycle.alpha import AlphaMode
+from esper.rl.observation import (
     BASE_FEATURES,
     HISTORY,
     NUM_BASE,

@@ -9,17 +9,17 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from esper.action_space import HEADS, ActionMasks, ActionSpace
-from esper.actions import Op
-from esper.catalog import BlueprintCatalog
+from esper.contracts.actions import Op
+from esper.contracts.policy import Policy
 from esper.engine.environment import Environment
 from esper.errors import EsperError
+from esper.growth.catalog import BlueprintCatalog
 from esper.lifecycle import GateConfig, QualityGates, Stage
-from esper.manager import build_manager
-from esper.observation import Observation, ObservationBuilder
 from esper.plugin import PolicySpec, hookimpl
-from esper.policy import Policy
 from esper.registry import Registries
+from esper.registry.manager import build_manager
+from esper.rl.action_space import HEADS, ActionMasks, ActionSpace
+from esper.rl.observation import Observation, ObservationBuilder
 from esper_plugins.policies.config import DEFAULT_FLOORS, LSTMConfig
 from esper_plugins.policies.lstm import LSTMPolicy
 from esper_plugins.policies.lstm_network import RecurrentActorCritic

@@ -14,15 +14,15 @@ from hypothesis import strategies as st
 
 import esper
 import esper_plugins
-from esper.action_space import HEADS
-from esper.actions import Op
-from esper.agent import Agent
-from esper.catalog import BlueprintCatalog
+from esper.contracts.actions import Op
+from esper.contracts.agent import Agent
+from esper.growth.catalog import BlueprintCatalog
 from esper.lifecycle import Stage
-from esper.manager import build_manager
-from esper.observation import feature_size
 from esper.registry import Registries
-from esper.rollout import RolloutBuffer
+from esper.registry.manager import build_manager
+from esper.rl.action_space import HEADS
+from esper.rl.observation import feature_size
+from esper.rl.rollout import RolloutBuffer
 from esper_plugins.agents.config import PPOConfig
 from esper_plugins.agents.ppo import (
     PPOAgent,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from esper.actions import Action, Op
 from esper.cli.progress import RunProgress, TrainProgress, format_clock, slot_states
+from esper.contracts.actions import Action, Op
 from esper.lifecycle import Stage
 
 

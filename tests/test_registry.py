@@ -8,10 +8,10 @@ import types
 import pytest
 
 from esper.errors import PluginError, RegistryError
-from esper.manager import Registration
 from esper.plugin import BlueprintSpec, SinkSpec, hookimpl
-from esper.records import import_ref
 from esper.registry import Entry, Registries, Registry, registry_from
+from esper.registry.manager import Registration
+from esper.registry.specs import import_ref
 
 
 def _bp(name: str, topology: str = "cnn", factory: str = "math:sqrt") -> BlueprintSpec:

@@ -369,8 +369,8 @@ def test_train_run_data_has_updates_with_actions(train_run: Path) -> None:
 
 def test_event_fields_read_by_the_report_exist_in_the_event_records() -> None:
     from esper.engine.environment import EpochCompleted
-    from esper.engine.training_run import UpdateCompleted
     from esper.lifecycle.events import SeedGerminated, SeedPruned, SeedStageChanged
+    from esper.recipes.train import UpdateCompleted
     from esper.report.data import EpochPoint, Rollback, StageChange, UpdatePoint
     from esper_plugins.governors.events import GovernorRollback
 

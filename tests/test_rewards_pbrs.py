@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_rewards_support import act, seed, step, view
 
-from esper.actions import Op
+from esper.contracts.actions import Op
 from esper.lifecycle import Stage, legal_targets
 from esper_plugins.rewards.config import ContributionRewardConfig
 from esper_plugins.rewards.contribution import ContributionReward

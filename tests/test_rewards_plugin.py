@@ -10,7 +10,7 @@ import pytest
 from test_rewards_support import step, view
 
 from esper.config.loading import converter
-from esper.reward import RewardFunction
+from esper.contracts.reward import RewardFunction
 from esper_plugins.rewards import esper_rewards
 from esper_plugins.rewards.config import (
     ContributionRewardConfig,

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_rewards_support import act, seed, step, view
 
-from esper.actions import Op
+from esper.contracts.actions import Op
 from esper.lifecycle import Stage
 from esper_plugins.rewards.config import SimplifiedRewardConfig, SparseRewardConfig
 from esper_plugins.rewards.simplified import SimplifiedReward

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from esper.actions import Action, Op
-from esper.engine.signals import SlotView
+from esper.contracts.actions import Action, Op
+from esper.contracts.reward import RewardContext
+from esper.contracts.signals import SlotView
 from esper.lifecycle import Stage
-from esper.reward import RewardContext
 
 from support.signals import signals, view
 

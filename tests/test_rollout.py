@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.overrides import TorchFunctionMode
 
-from esper.action_space import HEADS, ActionMasks, ActionSpace
-from esper.actions import Op
-from esper.observation import Observation, feature_size
-from esper.policy import Decision, PolicyStep
-from esper.rollout import RolloutBuffer, RolloutError, normalize_advantages
+from esper.contracts.actions import Op
+from esper.contracts.policy import Decision, PolicyStep
+from esper.rl.action_space import HEADS, ActionMasks, ActionSpace
+from esper.rl.observation import Observation, feature_size
+from esper.rl.rollout import RolloutBuffer, RolloutError, normalize_advantages
 
 SLOTS = 3
 BLUEPRINTS = ("a:noop", "a:conv", "a:attn")

@@ -1,4 +1,4 @@
-"""`esper runs list` and `esper.runs.scan`: run directories built by hand, and one real run."""
+"""`esper runs list` and `esper.rundir.scan.scan`: run directories built by hand, and one real run."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from esper.errors import EsperError
-from esper.runs import STALE_AFTER_S, RunInfo, scan
+from esper.rundir.scan import STALE_AFTER_S, RunInfo, scan
 
 from support.cli import ENV, TESTS, esper
 
@@ -359,7 +359,7 @@ def test_real_run_is_listed_without_importing_torch(tmp_path: Path) -> None:
         if line.startswith("import time:")
     }
     assert "torch" not in imported
-    assert "esper.runs" in imported
+    assert "esper.rundir.scan" in imported
     (info,) = json.loads(listed.stdout)
     summary = json.loads((Path(info["path"]) / "summary.json").read_text())
     assert info["status"] == "finished"

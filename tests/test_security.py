@@ -29,11 +29,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from esper.checkpoint import CheckpointError, load_checkpoint, load_weights_only
 from esper.errors import ConfigError, EsperError
-from esper.paths import resolve_in_run_dir
 from esper.report.data import EpochPoint, Rollback, RunData
 from esper.report.html import RenderedChart, RunSection, render_page
+from esper.rundir.checkpoint import CheckpointError, load_checkpoint, load_weights_only
+from esper.rundir.paths import resolve_in_run_dir
 from esper_plugins.tasks.cifar import CIFAR10Task
 from esper_plugins.tasks.config import CIFAR10TaskConfig
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from esper.alpha import AlphaAlgorithm
-from esper.gradient_health import measure
+from esper.growth.gradient_health import measure
+from esper.growth.seed_module import GatedBlend, SeedModule
 from esper.lifecycle import Stage
-from esper.seed_module import GatedBlend, SeedModule
+from esper.lifecycle.alpha import AlphaAlgorithm
 
 from support.tiny import SlotNet
 

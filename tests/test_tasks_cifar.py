@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from esper.errors import EsperError
-from esper.manager import build_manager
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 from esper_plugins.tasks import cifar
 from esper_plugins.tasks.cifar import FOLDER, MEAN, STD, CIFAR10Task, read_python_batches
 from esper_plugins.tasks.common import crop_flip

@@ -8,10 +8,10 @@ import time
 import pytest
 import torch
 
+from esper.contracts.task import TaskData
 from esper.errors import EsperError
-from esper.manager import build_manager
 from esper.registry import Registries
-from esper.task import TaskData
+from esper.registry.manager import build_manager
 from esper_plugins.tasks.common import cpu_generator, crop_flip, stream_seed
 from esper_plugins.tasks.config import ImageTaskConfig
 from esper_plugins.tasks.image import (

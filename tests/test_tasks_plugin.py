@@ -10,10 +10,10 @@ import attrs
 import pytest
 
 from esper.config.loading import structure, unstructure
+from esper.contracts.task import Task
 from esper.errors import ConfigError
-from esper.manager import build_manager
 from esper.registry import Registries
-from esper.task import Task
+from esper.registry.manager import build_manager
 from esper_plugins.tasks.config import (
     CIFAR10TaskConfig,
     ImageTaskConfig,

@@ -11,8 +11,8 @@ import torch
 
 from esper.config.loading import structure
 from esper.errors import ConfigError, EsperError
-from esper.manager import build_manager
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 from esper_plugins.tasks.config import StoriesTaskConfig, TextTaskConfig
 from esper_plugins.tasks.stories import (
     StoriesTask,

@@ -21,7 +21,7 @@ EVENT_MODULES = (
     "esper.lifecycle.events",
     "esper.engine.environment",
     "esper.engine.lockstep",
-    "esper.engine.training_run",
+    "esper.recipes.train",
     "esper_plugins.governors.events",
 )
 

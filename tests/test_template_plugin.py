@@ -21,8 +21,8 @@ import pytest
 from packaging.requirements import Requirement
 
 from esper import DISTRIBUTION, __version__
-from esper.manager import ENV_DISABLE_AUTOLOAD, build_manager
 from esper.registry import Registries
+from esper.registry.manager import ENV_DISABLE_AUTOLOAD, build_manager
 from esper.telemetry.events import RunEnded
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "contrib" / "esper-plugin-template"

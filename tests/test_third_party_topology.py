@@ -17,17 +17,17 @@ from typing import Any
 import pytest
 import torch
 
-from esper.actions import Action, Op, Style
-from esper.alpha import AlphaAlgorithm
-from esper.catalog import BlueprintCatalog
+from esper.contracts.actions import Action, Op, Style
 from esper.engine.environment import Environment
 from esper.errors import EsperError
-from esper.host import InjectionPoint
+from esper.growth.catalog import BlueprintCatalog
+from esper.growth.host import InjectionPoint
+from esper.growth.seed_module import GatedBlend, SeedModule
 from esper.lifecycle import GateConfig, QualityGates, Stage
-from esper.manager import build_manager
-from esper.observation import ObservationBuilder
+from esper.lifecycle.alpha import AlphaAlgorithm
 from esper.registry import Registries
-from esper.seed_module import GatedBlend, SeedModule
+from esper.registry.manager import build_manager
+from esper.rl.observation import ObservationBuilder
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mlp-plugin" / "src"
 PLUGIN = "esper_mlp_fixture.plugin"

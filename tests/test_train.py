@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 import torch
 
-from esper.actions import Action, Op
 from esper.config import resolve
+from esper.contracts.actions import Action, Op
+from esper.contracts.reward import RewardBreakdown, RewardContext, RewardFunction
+from esper.contracts.runner import RolloutJob
 from esper.engine.lockstep import LockstepLoop
-from esper.engine.training_run import CHECKPOINT_NAME, TrainingRun
+from esper.recipes.train import CHECKPOINT_NAME, TrainingRun
 from esper.registry import Registries
-from esper.reward import RewardBreakdown, RewardContext, RewardFunction
-from esper.run_session import RunSession
-from esper.runner import RolloutJob
+from esper.rundir.session import RunSession
 from esper_plugins.runners.vectorized import advance_interleaved
 
 from support.cli import esper

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 import torch
 
-from esper.actions import Action, Op, Style
+from esper.contracts.actions import Action, Op, Style
+from esper.contracts.reward import RewardBreakdown, RewardContext, suspicions
+from esper.contracts.signals import SlotView
 from esper.engine.environment import Environment
-from esper.engine.signals import SlotView
-from esper.engine.training_run import TrainingAnomaly, anomalies
 from esper.lifecycle import GateConfig, QualityGates, Stage
-from esper.manager import build_manager
+from esper.recipes.train import TrainingAnomaly, anomalies
 from esper.registry import Registries
-from esper.reward import RewardBreakdown, RewardContext, suspicions
+from esper.registry.manager import build_manager
 from esper_plugins.policies.heuristic import StaticPolicy
 
 from support.signals import signals

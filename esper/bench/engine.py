@@ -15,8 +15,8 @@ from torch import nn
 from esper.bench.suite import Figure, benchmark
 from esper.bench.timing import compare, ratio
 from esper.engine.environment import Environment
-from esper.manager import build_manager
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 
 
 @benchmark("engine_epoch")

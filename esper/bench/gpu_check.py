@@ -44,11 +44,11 @@ from typing import Any
 
 import torch
 
-from esper.atomic import write_text_atomic
 from esper.bench.timing import compare, ratio
 from esper.config import resolve
-from esper.manager import build_manager
 from esper.registry import Registries
+from esper.registry.manager import build_manager
+from esper.rundir.atomic import write_text_atomic
 
 
 def _sync(device: torch.device) -> None:
@@ -57,8 +57,8 @@ def _sync(device: torch.device) -> None:
 
 
 def _training_run(registries: Registries, out: str, overrides: list[str]) -> Any:
-    from esper.engine.training_run import TrainingRun
-    from esper.run_session import RunSession
+    from esper.recipes.train import TrainingRun
+    from esper.rundir.session import RunSession
 
     config = resolve(
         registries,
@@ -76,7 +76,7 @@ def _training_run(registries: Registries, out: str, overrides: list[str]) -> Any
 
 
 def _collect(run: Any, seeds: list[int]) -> list[tuple[int, int, float, float, str]]:
-    from esper.runner import RolloutJob
+    from esper.contracts.runner import RolloutJob
 
     trace: list[tuple[int, int, float, float, str]] = []
     run.buffer.reset()
@@ -299,7 +299,7 @@ class Check:
         }
 
     def flex_attention(self) -> dict[str, Any]:
-        from esper.actions import Action, Op
+        from esper.contracts.actions import Action, Op
 
         env = self._environment(
             [
@@ -361,8 +361,8 @@ class Check:
 
     def compile(self) -> dict[str, Any]:
         """Training epochs eager vs ``--compile`` (inductor; CUDA graphs with reduce-overhead)."""
-        from esper.actions import Action, Op
         from esper.config import CompileSection
+        from esper.contracts.actions import Action, Op
 
         overrides = self._task(self.size(20000, 256), self.size(2000, 128))
         # The dry run checks the wiring only: inductor on a CPU takes minutes to compile.
@@ -406,8 +406,8 @@ class Check:
         return out
 
     def grow_cifar_scale(self) -> dict[str, Any]:
-        from esper.engine.growth_run import GrowthRun
-        from esper.run_session import RunSession
+        from esper.recipes.grow import GrowthRun
+        from esper.rundir.session import RunSession
 
         epochs = self.size(40, 2)
         config = resolve(

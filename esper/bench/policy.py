@@ -19,13 +19,13 @@ import torch
 
 from esper.bench.suite import Figure, benchmark
 from esper.bench.timing import compare, ratio
-from esper.catalog import BlueprintCatalog
-from esper.distributions import MaskedCategorical
-from esper.engine.signals import Signals, SlotView
+from esper.contracts.signals import Signals, SlotView
+from esper.growth.catalog import BlueprintCatalog
 from esper.lifecycle import Stage
-from esper.manager import build_manager
-from esper.observation import Observation
 from esper.registry import Registries
+from esper.registry.manager import build_manager
+from esper.rl.distributions import MaskedCategorical
+from esper.rl.observation import Observation
 
 SLOTS = ("r0c0", "r0c1", "r0c2")
 _CYCLE = (

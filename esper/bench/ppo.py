@@ -22,9 +22,9 @@ import torch
 from esper.bench.policy import SLOTS, _policy, _signals
 from esper.bench.suite import Figure, benchmark
 from esper.bench.timing import compare, ratio
-from esper.observation import feature_size
-from esper.records import import_ref
-from esper.rollout import RolloutBuffer
+from esper.registry.specs import import_ref
+from esper.rl.observation import feature_size
+from esper.rl.rollout import RolloutBuffer
 
 ENVS, STEPS = 4, 150
 

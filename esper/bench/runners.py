@@ -22,15 +22,15 @@ import torch
 from esper.bench.suite import Figure, benchmark
 from esper.bench.timing import compare, ratio
 from esper.config import resolve
-from esper.manager import build_manager
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 
 ENVS = 4
 
 
 def _training_run(runner: str, out: str) -> Any:
-    from esper.engine.training_run import TrainingRun
-    from esper.run_session import RunSession
+    from esper.recipes.train import TrainingRun
+    from esper.rundir.session import RunSession
 
     registries = Registries(build_manager(autoload=False))
     config = resolve(
@@ -56,7 +56,7 @@ def _training_run(runner: str, out: str) -> Any:
 
 @benchmark("runners")
 def runners(quick: bool) -> list[Figure]:
-    from esper.runner import RolloutJob
+    from esper.contracts.runner import RolloutJob
 
     with tempfile.TemporaryDirectory() as out:
         runs = {name: _training_run(name, out) for name in ("vectorized", "sequential")}

@@ -23,12 +23,12 @@ from torch import nn
 
 from esper.bench.suite import Figure, benchmark
 from esper.bench.timing import compare, ratio
-from esper.catalog import BlueprintCatalog
-from esper.host import SlottedHost
+from esper.growth.catalog import BlueprintCatalog
+from esper.growth.host import SlottedHost
+from esper.growth.model import MorphogeneticModel
 from esper.lifecycle import Stage
-from esper.manager import build_manager
-from esper.model import MorphogeneticModel
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 
 
 def _registries() -> Registries:
@@ -251,7 +251,7 @@ def compile_speed(quick: bool) -> list[Figure]:
     import copy
     import time
 
-    from esper.compilation import mark_batch_dynamic
+    from esper.engine.compilation import mark_batch_dynamic
 
     reg = _registries()
     host, catalog, _, _ = _cnn(reg)

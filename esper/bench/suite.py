@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from esper.atomic import write_text_atomic
+from esper.rundir.atomic import write_text_atomic
 
 #: Modules whose import registers benchmarks (each adds its functions with `benchmark`).
 BENCHMARK_MODULES: tuple[str, ...] = (

@@ -17,10 +17,10 @@ from pathlib import Path
 from esper.bench.suite import Figure, benchmark
 from esper.bench.timing import compare, ratio
 from esper.config import EsperConfig, resolve
-from esper.engine.growth_run import GrowthRun
-from esper.manager import build_manager
+from esper.recipes.grow import GrowthRun
 from esper.registry import Registries
-from esper.run_session import RunSession
+from esper.registry.manager import build_manager
+from esper.rundir.session import RunSession
 
 #: A short run on a small image task: long enough to germinate a seed, short enough to repeat.
 RUN_OVERRIDES = (

@@ -14,10 +14,10 @@ import click
 
 from esper.cli.main import get_manager
 from esper.errors import RegistryError
-from esper.records import BlueprintSpec, HostSpec
+from esper.registry.specs import BlueprintSpec, HostSpec
 
 #: Width used when --dim is not given and no host of the blueprint's topology declares its
-#: `esper.records.HostSpec.feature_width`.
+#: `esper.registry.specs.HostSpec.feature_width`.
 FALLBACK_DIM = 64
 
 

@@ -14,14 +14,14 @@ import click
 from esper import __version__
 from esper.cli.main import CORE_COMMANDS, get_manager
 from esper.errors import EsperError
-from esper.manager import (
+from esper.registry.hookspecs import ENTRY_POINT_GROUP
+from esper.registry.manager import (
     CORE_DISTRIBUTION,
     EsperPluginManager,
     PluginInfo,
     discover_entry_points,
     normalize_dist_name,
 )
-from esper.plugin import ENTRY_POINT_GROUP
 
 
 @click.group()

@@ -157,8 +157,8 @@ def run(
 
 def _use_policy_checkpoint(raw: dict[str, Any], path: Path) -> None:
     """Select the checkpoint's controller with its sizes and weights; ``--set policy.*`` wins."""
-    from esper.checkpoint import load_checkpoint
     from esper.errors import EsperError
+    from esper.rundir.checkpoint import load_checkpoint
 
     state = load_checkpoint(path)
     if not isinstance(state, dict) or "network" not in state or "policy_id" not in state:
@@ -203,7 +203,7 @@ def resume(ctx: click.Context, run_dir: Path, quiet: bool) -> None:
             f"{run_dir} has no checkpoint to resume from (checkpoint.pt or policy.pt): the run "
             "stopped before its first one; start it again"
         )
-    from esper.checkpoint import load_checkpoint
+    from esper.rundir.checkpoint import load_checkpoint
 
     load_checkpoint(run_dir / "checkpoint.pt")  # unreadable: fail before the session writes
     manager = get_manager(ctx)
@@ -216,8 +216,8 @@ def _execute(
     manager: Any, registries: Any, config: Any, *, resume_dir: Path | None, quiet: bool
 ) -> None:
     from esper.cli.progress import RunProgress
-    from esper.engine.growth_run import CHECKPOINT_NAME, GrowthRun
-    from esper.run_session import RunSession
+    from esper.recipes.grow import CHECKPOINT_NAME, GrowthRun
+    from esper.rundir.session import RunSession
 
     session = RunSession(
         manager,

@@ -1,6 +1,6 @@
 """``esper runs list``: the run directories under a folder, with status, progress and results.
 
-Reads files only (`esper.runs`), so it never imports torch and answers at once.
+Reads files only (`esper.rundir.scan`), so it never imports torch and answers at once.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from esper.runs import RunInfo, scan
+from esper.rundir.scan import RunInfo, scan
 
 _COLUMNS = ("run id", "command", "status", "task", "controller", "progress", "best", "wall time")
 _STATUS_STYLES = {

@@ -96,10 +96,10 @@ def train(
     """Train a growth controller across many host-training episodes."""
     from esper.cli.progress import TrainProgress
     from esper.config.loading import load_raw, structure
-    from esper.engine.training_run import CHECKPOINT_NAME, TrainingRun
     from esper.errors import EsperError
+    from esper.recipes.train import CHECKPOINT_NAME, TrainingRun
     from esper.registry import Registries
-    from esper.run_session import RunSession
+    from esper.rundir.session import RunSession
 
     manager = get_manager(ctx)
     registries = Registries(manager)

@@ -29,15 +29,15 @@ CORE_COMMANDS: dict[str, str] = {
     "train": "esper.cli.cmd_train:train",
 }
 
-_MANAGER_KEY = "esper.manager"
+_MANAGER_KEY = "esper.registry.manager"
 
 
 def get_manager(ctx: click.Context) -> Any:
     """The plugin manager for this invocation, built once from the root options."""
     root = ctx.find_root()
     if _MANAGER_KEY not in root.meta:
-        from esper import logs
-        from esper.manager import build_manager
+        from esper.registry.manager import build_manager
+        from esper.telemetry import logs
 
         params = root.params
         logs.configure(verbosity=params.get("verbose") or 0, quiet=bool(params.get("quiet")))
@@ -109,7 +109,7 @@ class EsperGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         # Ctrl-C: say what happened (where the run stopped, how to continue) and exit 130 as
         # shells do, instead of click's bare "Aborted!" with status 1.
-        from esper.interrupt import EXIT_INTERRUPTED, RunInterrupted
+        from esper.recipes.interrupt import EXIT_INTERRUPTED, RunInterrupted
 
         try:
             return super().invoke(ctx)
@@ -134,7 +134,7 @@ class EsperGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in CORE_COMMANDS:
-            from esper.records import import_ref
+            from esper.registry.specs import import_ref
 
             command: click.Command = import_ref(CORE_COMMANDS[cmd_name])
             return command

@@ -33,22 +33,22 @@ from torch import nn
 # From its own module: torch 2.10's torch.amp does not re-export it for type checkers.
 from torch.amp.grad_scaler import GradScaler
 
-from esper.actions import Action, Op
-from esper.attribution import alpha_overrides, coalition_configs, interactions, shapley
-from esper.catalog import BlueprintCatalog
-from esper.compilation import compile_module, mark_batch_dynamic
 from esper.config import CompileSection
+from esper.contracts.actions import Action, Op
+from esper.contracts.governor import Governor
+from esper.contracts.policy import Policy
+from esper.contracts.signals import Signals, SignalTracker, slot_views
+from esper.contracts.task import Augment, Task, TaskData, load_task_data
+from esper.engine.compilation import compile_module, mark_batch_dynamic
 from esper.engine.events import EpochCompleted, HostStabilized, PlateauDetected, ShapleyComputed
-from esper.engine.signals import Signals, SignalTracker, slot_views
 from esper.errors import DataError, EsperError
-from esper.governor import Governor
-from esper.gradient_health import GradientReport, PendingGradients
-from esper.host import SlottedHost, memory_format
+from esper.growth.attribution import alpha_overrides, coalition_configs, interactions, shapley
+from esper.growth.catalog import BlueprintCatalog
+from esper.growth.gradient_health import GradientReport, PendingGradients
+from esper.growth.host import SlottedHost, memory_format
+from esper.growth.model import MorphogeneticModel
 from esper.lifecycle import LifecycleError, Stage
-from esper.model import MorphogeneticModel
-from esper.policy import Policy
 from esper.registry import Registries
-from esper.task import Augment, Task, TaskData, load_task_data
 from esper.telemetry import Event
 
 MAX_GRAD_NORM = 1.0

@@ -89,7 +89,7 @@ class EpisodeFinished(Event):
 @register_event("reward.hacking_suspected")
 @attrs.frozen(kw_only=True)
 class RewardHackingSuspected(Event):
-    """A step looked like reward gaming (see `esper.reward.suspicions`)."""
+    """A step looked like reward gaming (see `esper.contracts.reward.suspicions`)."""
 
     severity: ClassVar[str] = "warning"
     kind: str
@@ -135,7 +135,7 @@ class GraphsCompiled(Event):
 
     ``at`` is the epoch (``esper run``) or the update (``esper train``) that compiled them;
     ``total`` counts the run's graphs so far; at ``limit``, configurations not yet compiled
-    run eagerly (see `esper.compilation`).
+    run eagerly (see `esper.engine.compilation`).
     """
 
     at: int

@@ -10,7 +10,7 @@
 3. the policy decides for all remaining environments in one batched call (LSTM state carried
    per environment), and the decisions are written into the rollout buffer;
 4. each environment executes its action; its reward function scores the step from plain data
-   (`esper.reward.RewardContext`) and the raw reward goes into the buffer;
+   (`esper.contracts.reward.RewardContext`) and the raw reward goes into the buffer;
 5. after the last epoch every surviving episode is truncated by the time limit, and the
    value of its final state (policy on `Environment.peek_signals`, no sampling) is stored so
    GAE can bootstrap through the cut.
@@ -37,16 +37,16 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 import attrs
 import torch
 
-from esper.action_space import ActionMasks
-from esper.actions import Action
+from esper.contracts.actions import Action
+from esper.contracts.policy import Decision, Hidden, PolicyStep
+from esper.contracts.reward import RewardBreakdown, RewardContext, suspicions
+from esper.contracts.runner import EpisodeResult, RolloutJob
+from esper.contracts.signals import Signals
 from esper.engine.environment import EpochResult, Observed
 from esper.engine.events import EpisodeFinished, RewardHackingSuspected
-from esper.engine.signals import Signals
 from esper.lifecycle import Stage
-from esper.observation import Observation
-from esper.policy import Decision, Hidden, PolicyStep
-from esper.reward import RewardBreakdown, RewardContext, suspicions
-from esper.runner import EpisodeResult, RolloutJob
+from esper.rl.action_space import ActionMasks
+from esper.rl.observation import Observation
 
 # -- what the loop needs of an environment -------------------------------------------------------
 #
@@ -70,7 +70,7 @@ class CountsView(Protocol):
 
 
 class ModelView(Protocol):
-    """The parts of `esper.model.MorphogeneticModel` the loop reads."""
+    """The parts of `esper.growth.model.MorphogeneticModel` the loop reads."""
 
     @property
     def slot_ids(self) -> list[str]: ...

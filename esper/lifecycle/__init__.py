@@ -7,7 +7,7 @@
   (germinate, advance, transition, prune, tick), emitting the telemetry events of
   `esper.lifecycle.events`.
 
-The blend amplitude and its controller live in `esper.alpha`. Readers of the prior system:
+The blend amplitude and its controller live in `esper.lifecycle.alpha`. Readers of the prior system:
 this package answers Kasmina's lifecycle and Leyline's stage and gate contracts.
 """
 

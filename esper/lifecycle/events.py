@@ -9,7 +9,7 @@
   GERMINATED, FOSSILIZED and PRUNED.
 
 The model emits ``seed.non_finite`` when a seed's output or gradients held an inf or NaN
-(`esper.model.MorphogeneticModel.prune_non_finite`).
+(`esper.growth.model.MorphogeneticModel.prune_non_finite`).
 
 Every field is a plain JSON type; stages and gates are given by name (``"TRAINING"``, ``"G2"``).
 """

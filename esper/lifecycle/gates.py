@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from esper.alpha import AlphaMode
 from esper.bounds import MAX_EPOCHS
+from esper.lifecycle.alpha import AlphaMode
 from esper.lifecycle.errors import LifecycleError
 from esper.lifecycle.stages import Stage
 

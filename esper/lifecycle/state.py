@@ -37,7 +37,7 @@ from typing import Any
 
 import attrs
 
-from esper.alpha import AlphaController, AlphaControllerError
+from esper.lifecycle.alpha import AlphaController, AlphaControllerError
 from esper.lifecycle.errors import IllegalTransition, LifecycleError
 from esper.lifecycle.events import (
     SeedFossilized,

@@ -105,7 +105,7 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) 
         version=__version__,
     )
     index = out_dir / INDEX_NAME
-    # A plain write (not esper.atomic's, whose temporary files are private): the report is
+    # A plain write (not esper.rundir.atomic's, whose temporary files are private): the report is
     # meant to be shared, so it gets the usual permissions.
     try:
         index.write_text(page, encoding="utf-8")

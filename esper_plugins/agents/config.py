@@ -23,7 +23,7 @@ DEFAULT_TARGET_KL: float | None = 0.015
 #: Largest count of updates an option may name: the most episodes ``esper train`` runs.
 _MAX_UPDATES = 1_000_000
 
-#: Action heads, in `esper.action_space.HEADS` order (repeated here: this module imports no torch).
+#: Action heads, in `esper.rl.action_space.HEADS` order (repeated here: this module imports no torch).
 HEAD_NAMES: tuple[str, ...] = (
     "op",
     "slot",

@@ -1,20 +1,20 @@
 """`PPOAgent`: clipped PPO over the factored action space (spec 5.7).
 
-One `PPOAgent.update` consumes one filled `esper.rollout.RolloutBuffer` (the whole rollout is
+One `PPOAgent.update` consumes one filled `esper.rl.rollout.RolloutBuffer` (the whole rollout is
 one batch; each env row is one episode run through the LSTM from a zero state):
 
 1. **Rewards.** The reward normaliser absorbs the batch's raw rewards, then every reward is
    divided by the running std and clipped to +-10. A rollback's terminal step gets
    ``-rollback_penalty``; with ``forfeit_on_rollback`` the earlier steps of that episode get 0.
 2. **Advantages.** Stored values and bootstrap values are denormalised with the value
-   normaliser, GAE runs per env (`esper.rollout.RolloutBuffer.compute_gae`), returns =
+   normaliser, GAE runs per env (`esper.rl.rollout.RolloutBuffer.compute_gae`), returns =
    advantages + values.
 3. **Explained variance** of the stored (rollout-time) values against those returns. It is a
    *pre-update* measure: how well the critic that collected the rollout predicted it, not the
    critic after this update (review T2-7).
 4. The value normaliser absorbs the raw returns; the critic's targets are the returns on its
    new scale. Advantages are normalised over valid steps (population std floored at 0.1).
-5. Per epoch: `esper.policy.TrainablePolicy.evaluate` re-scores the stored actions; per head
+5. Per epoch: `esper.contracts.policy.TrainablePolicy.evaluate` re-scores the stored actions; per head
    ``r_h = exp(clamp(log pi_h - log pi_h,old, +-20))`` (review T1-3); losses
 
    * policy: ``sum_h -mean(min(r_h A, clip(r_h, 1 +- eps) A))`` over steps where head ``h``
@@ -44,12 +44,12 @@ from typing import Any
 
 import torch
 
-from esper.action_space import HEADS
-from esper.agent import Agent
+from esper.contracts.agent import Agent
+from esper.contracts.policy import TrainablePolicy
 from esper.errors import EsperError
-from esper.normalization import RewardNormalizer, ValueNormalizer
-from esper.policy import TrainablePolicy
-from esper.rollout import RolloutBuffer, normalize_advantages
+from esper.rl.action_space import HEADS
+from esper.rl.normalization import RewardNormalizer, ValueNormalizer
+from esper.rl.rollout import RolloutBuffer, normalize_advantages
 from esper_plugins.agents.config import PPOConfig
 
 #: Version of `PPOAgent.state_dict`'s layout.

@@ -40,10 +40,10 @@ from typing import Any
 import attrs
 import torch
 
-from esper.governor import Governor, Verdict
+from esper.contracts.governor import Governor, Verdict
+from esper.contracts.task import TaskInfo
+from esper.growth.model import MorphogeneticModel
 from esper.lifecycle import Stage, is_legal_transition
-from esper.model import MorphogeneticModel
-from esper.task import TaskInfo
 from esper.telemetry import Event
 from esper_plugins.governors.config import DefaultGovernorConfig
 from esper_plugins.governors.events import GovernorPanic, GovernorRollback

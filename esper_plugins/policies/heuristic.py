@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from esper.actions import Action, Op, Style
-from esper.catalog import BlueprintCatalog
-from esper.engine.signals import Signals, SlotView
+from esper.contracts.actions import Action, Op, Style
+from esper.contracts.policy import Policy
+from esper.contracts.signals import Signals, SlotView
 from esper.errors import ConfigError
+from esper.growth.catalog import BlueprintCatalog
 from esper.lifecycle import Stage
-from esper.policy import Policy
 from esper_plugins.policies.config import HeuristicConfig
 
 DEFAULT_ROTATION: dict[str, tuple[str, ...]] = {

@@ -1,10 +1,10 @@
 """``esper.policies.lstm``: the recurrent actor-critic as an esper controller.
 
 `LSTMPolicy` adapts `esper_plugins.policies.lstm_network.RecurrentActorCritic` to the
-`esper.policy.Policy` contract: each epoch `LSTMPolicy.decide` encodes the env's `Signals`
-(`esper.observation`), masks the impossible actions (`esper.action_space`), takes one step of
+`esper.contracts.policy.Policy` contract: each epoch `LSTMPolicy.decide` encodes the env's `Signals`
+(`esper.rl.observation`), masks the impossible actions (`esper.rl.action_space`), takes one step of
 the network with the LSTM state it kept from the previous epoch, and returns the chosen
-`esper.actions.Action`. `LSTMPolicy.reset` starts a new episode from a zero state.
+`esper.contracts.actions.Action`. `LSTMPolicy.reset` starts a new episode from a zero state.
 
 The network is built on the first decision, when the slot count is known; its initial weights
 depend only on ``init_seed`` (or come from ``weights``). `LSTMPolicy.state_dict` holds the
@@ -24,14 +24,14 @@ from typing import Any
 
 import torch
 
-from esper.action_space import HEADS, ActionMasks, ActionSpace
-from esper.actions import Action
-from esper.catalog import BlueprintCatalog
-from esper.checkpoint import CheckpointError, load_weights_only
-from esper.engine.signals import Signals
+from esper.contracts.actions import Action
+from esper.contracts.policy import Decision, Evaluation, Hidden, TrainablePolicy
+from esper.contracts.signals import Signals
 from esper.errors import EsperError
-from esper.observation import Observation, ObservationBuilder
-from esper.policy import Decision, Evaluation, Hidden, TrainablePolicy
+from esper.growth.catalog import BlueprintCatalog
+from esper.rl.action_space import HEADS, ActionMasks, ActionSpace
+from esper.rl.observation import Observation, ObservationBuilder
+from esper.rundir.checkpoint import CheckpointError, load_weights_only
 from esper_plugins.policies.config import LSTMConfig
 from esper_plugins.policies.lstm_network import RecurrentActorCritic
 

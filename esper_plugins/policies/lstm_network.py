@@ -16,8 +16,8 @@ the critic's last layer gain 0.1.
 
 `RecurrentActorCritic.get_action` (rollout, one step for a batch of envs, inference mode) and
 `RecurrentActorCritic.evaluate_actions` (update, a whole ``[envs, steps]`` rollout in one LSTM
-call) share the masks, canonicalisation (`esper.action_space.ActionSpace.head_masks`),
-probability floors and `esper.distributions.MaskedCategorical`, so their log-probabilities and
+call) share the masks, canonicalisation (`esper.rl.action_space.ActionSpace.head_masks`),
+probability floors and `esper.rl.distributions.MaskedCategorical`, so their log-probabilities and
 entropies are the same numbers.
 """
 
@@ -29,10 +29,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from esper.action_space import HEADS, ActionMasks, ActionSpace
-from esper.distributions import MaskedCategorical, check_heads
-from esper.observation import Observation, feature_size
-from esper.policy import Evaluation, Hidden, PolicyStep
+from esper.contracts.policy import Evaluation, Hidden, PolicyStep
+from esper.rl.action_space import HEADS, ActionMasks, ActionSpace
+from esper.rl.distributions import MaskedCategorical, check_heads
+from esper.rl.observation import Observation, feature_size
 
 FORGET_GATE_BIAS = 1.0
 HEAD_OUTPUT_GAIN = 0.01

@@ -2,7 +2,7 @@
 
 Hook module only (no torch): each reward lives in its own module and is imported when built.
 Every factory is called as ``factory(config_or_None, gamma=agent_gamma)`` and returns an
-`esper.reward.RewardFunction`. See docs/rewards.md.
+`esper.contracts.reward.RewardFunction`. See docs/rewards.md.
 """
 
 from __future__ import annotations

@@ -41,10 +41,10 @@ from types import MappingProxyType
 
 import attrs
 
-from esper.actions import Op
-from esper.engine.signals import SlotView
+from esper.contracts.actions import Op
+from esper.contracts.reward import RewardBreakdown, RewardContext, RewardFunction
+from esper.contracts.signals import SlotView
 from esper.lifecycle import Stage
-from esper.reward import RewardBreakdown, RewardContext, RewardFunction
 from esper_plugins.rewards.config import ContributionRewardConfig
 from esper_plugins.rewards.shaping import (
     INTERVENTION_COSTS,

@@ -3,7 +3,7 @@
 Sign convention. ``delta = new - old`` validation loss, so an improvement is negative, and
 ``z = clip(delta / typical_loss_std, -max_z, max_z)``; regressions (z > 0) are scaled by
 ``regression_scale`` and the reward is ``-loss_weight * z``: a falling loss earns a positive
-reward, a rising one a (smaller) negative reward. `esper.engine.signals.Signals.loss_delta`
+reward, a rising one a (smaller) negative reward. `esper.contracts.signals.Signals.loss_delta`
 is ``old - new`` (positive = improvement), so ``delta = -loss_delta``. The prior system fed
 ``old - new`` into a formula written for ``new - old`` and so penalised improvements (spec
 §13); the tests pin the sign.
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 
+from esper.contracts.reward import RewardBreakdown, RewardContext, RewardFunction
 from esper.lifecycle import Stage
-from esper.reward import RewardBreakdown, RewardContext, RewardFunction
 from esper_plugins.rewards.config import LossRewardConfig
 from esper_plugins.rewards.shaping import (
     LIVE_STAGES,

@@ -12,9 +12,9 @@ import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from esper.actions import Op
+from esper.contracts.actions import Op
+from esper.contracts.reward import RewardContext
 from esper.lifecycle import Stage
-from esper.reward import RewardContext
 
 #: Base potential of each stage (spec §5.4). Stages without a seed, and the removal cooldown,
 #: are 0: a pruned seed forfeits everything it had accumulated.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from esper.contracts.runner import EpisodeResult, RolloutJob, Runner
 from esper.engine.environment import Environment
 from esper.engine.lockstep import LockstepLoop
-from esper.runner import EpisodeResult, RolloutJob, Runner
 
 
 class SequentialRunner(Runner):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from esper.errors import EsperError, RegistryError
-from esper.host import SlottedHost
+from esper.growth.host import SlottedHost
 from esper.registry import Registries
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import attrs
 import structlog
 
-from esper.paths import resolve_in_run_dir
 from esper.plugin import SinkSpec, hookimpl
+from esper.rundir.paths import resolve_in_run_dir
 from esper.telemetry import Event, event_to_dict
 
 log = structlog.get_logger(__name__)

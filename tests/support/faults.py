@@ -5,7 +5,7 @@ function that esper calls, either with pytest's ``monkeypatch`` in the test proc
 separate ``esper`` process, by ``tests/support/faulty_esper.py``, which installs the same
 patches before it runs the CLI. The kinds:
 
-- `DiskFull`: writes through ``esper.atomic`` (checkpoints, config.toml, summary.json), the
+- `DiskFull`: writes through ``esper.rundir.atomic`` (checkpoints, config.toml, summary.json), the
   JSONL sink (events.jsonl) and the run log (log.jsonl) fail with ENOSPC once a byte budget
   is spent; the write that crosses the budget is partial, as on a real full disk;
 - `kill_in_checkpoint_write`: the N-th checkpoint write stops half-way through its temporary
@@ -98,8 +98,8 @@ class DiskFull:
         self.budget = 1 << 62
 
     def install(self, patch: Patch = _setattr) -> None:
-        import esper.atomic
-        import esper.logs
+        import esper.rundir.atomic
+        import esper.telemetry.logs
         import esper_plugins.telemetry.jsonl as jsonl
 
         def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
@@ -113,23 +113,23 @@ class DiskFull:
                 raise self.error()
             return os.write(fd, data)
 
-        patch(esper.atomic, "os", _OsProxy(fdopen=fdopen))
+        patch(esper.rundir.atomic, "os", _OsProxy(fdopen=fdopen))
         patch(jsonl, "os", _OsProxy(write=write))
-        real_open = esper.logs._RunLogHandler._open
+        real_open = esper.telemetry.logs._RunLogHandler._open
 
         def open_log(handler: Any) -> Any:
             return _BudgetFile(real_open(handler), self)
 
-        patch(esper.logs._RunLogHandler, "_open", open_log)
+        patch(esper.telemetry.logs._RunLogHandler, "_open", open_log)
 
 
 def kill_in_checkpoint_write(nth: int, patch: Patch = _setattr) -> None:
     """The ``nth`` checkpoint write (1-based, this process) dies half-way with SIGKILL."""
-    import esper.atomic
-    import esper.checkpoint
+    import esper.rundir.atomic
+    import esper.rundir.checkpoint
 
     calls = [0]
-    real = esper.checkpoint.write_bytes_atomic
+    real = esper.rundir.checkpoint.write_bytes_atomic
 
     def write(path: Any, data: bytes) -> Any:
         calls[0] += 1
@@ -142,9 +142,9 @@ def kill_in_checkpoint_write(nth: int, patch: Patch = _setattr) -> None:
             os.fsync(fh.fileno())
             os.kill(os.getpid(), signal.SIGKILL)
 
-        return esper.atomic.write_atomic(path, half_then_die)
+        return esper.rundir.atomic.write_atomic(path, half_then_die)
 
-    patch(esper.checkpoint, "write_bytes_atomic", write)
+    patch(esper.rundir.checkpoint, "write_bytes_atomic", write)
 
 
 def poison_losses(

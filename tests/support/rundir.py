@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from esper.checkpoint import load_checkpoint
+from esper.rundir.checkpoint import load_checkpoint
 from esper.telemetry.events import read_event_objects
 
 CHECKPOINTS = ("checkpoint.pt", "policy.pt")

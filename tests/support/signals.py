@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from esper.engine.signals import Signals, SlotView
+from esper.contracts.signals import Signals, SlotView
 from esper.lifecycle import Stage
 
 #: Stages a slot can really be in (UNKNOWN never reaches a controller).

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from esper.catalog import BlueprintCatalog
-from esper.host import InjectionPoint, SlottedHost
-from esper.manager import Registration
+from esper.growth.catalog import BlueprintCatalog
+from esper.growth.host import InjectionPoint, SlottedHost
 from esper.plugin import BlueprintSpec
 from esper.registry import registry_from
+from esper.registry.manager import Registration
 
 
 class TinyCNN(SlottedHost):
@@ -145,8 +145,8 @@ def catalog(topology: str) -> BlueprintCatalog:
 
 from pathlib import Path  # noqa: E402
 
+from esper.contracts.task import Task, TaskData, TaskInfo  # noqa: E402
 from esper.registry import Registries  # noqa: E402
-from esper.task import Task, TaskData, TaskInfo  # noqa: E402
 
 
 class TinyImageTask(Task):

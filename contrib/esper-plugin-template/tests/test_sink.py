@@ -10,8 +10,8 @@ from typing import Any
 import attrs
 import pytest
 from esper.errors import ConfigError
-from esper.manager import build_manager
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 from esper.telemetry import TelemetryBus
 from esper.telemetry.events import RunEnded, RunStarted
 

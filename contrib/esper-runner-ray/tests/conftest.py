@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from esper.manager import build_manager
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 
 
 @pytest.fixture(scope="session")

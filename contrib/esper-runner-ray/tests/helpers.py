@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 from esper.config import resolve
-from esper.engine.training_run import TrainingRun
+from esper.recipes.train import TrainingRun
 from esper.registry import Registries
-from esper.run_session import RunSession
+from esper.rundir.session import RunSession
 
 #: Tiny episodes: a handful of batches of the embedded image task.
 SMALL = [

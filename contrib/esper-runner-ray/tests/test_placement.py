@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from esper.manager import build_manager
+from esper.registry.manager import build_manager
 
 from esper_runner_ray.config import RayRunnerConfig
 from esper_runner_ray.remote import PluginSet

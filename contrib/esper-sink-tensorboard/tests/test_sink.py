@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from esper.engine.environment import EpochCompleted
-from esper.engine.training_run import UpdateCompleted
 from esper.errors import ConfigError
 from esper.lifecycle import Stage
-from esper.manager import build_manager
+from esper.recipes.train import UpdateCompleted
 from esper.registry import Registries
+from esper.registry.manager import build_manager
 from esper.telemetry import TelemetryBus
 from esper.telemetry.events import RunEnded, RunStarted
 from esper_plugins.governors.events import GovernorRollback

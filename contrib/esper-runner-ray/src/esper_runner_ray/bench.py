@@ -46,13 +46,13 @@ from typing import Any
 
 import ray
 import torch
-from esper.actions import Action
 from esper.config import resolve
+from esper.contracts.actions import Action
 from esper.engine.lockstep import reward_context
-from esper.engine.training_run import TrainingRun
-from esper.manager import build_manager
+from esper.recipes.train import TrainingRun
 from esper.registry import Registries
-from esper.run_session import RunSession
+from esper.registry.manager import build_manager
+from esper.rundir.session import RunSession
 
 from esper_runner_ray.config import RayRunnerConfig
 from esper_runner_ray.runner import RayRunner, connect, machine_cpus

@@ -2,7 +2,7 @@
 
 An actor is built from plain, picklable data (`ActorSpec`: the run's config, the names of the
 plugins the driver loaded, a device and a thread count) and rebuilds everything else itself:
-the plugin manager, the task and its data, and an `esper.engine.training_run.EnvironmentFactory`
+the plugin manager, the task and its data, and an `esper.recipes.train.EnvironmentFactory`
 whose environments report their events into the actor's outbox. No driver closure, policy
 weight or tensor of the driver's is ever pickled.
 
@@ -20,18 +20,17 @@ from typing import Any
 
 import attrs
 import torch
-from esper import logs
-from esper.actions import Action
 from esper.config import EsperConfig
+from esper.contracts.actions import Action
+from esper.contracts.signals import Signals
 from esper.engine.environment import Environment, EpochResult
-from esper.engine.growth_run import resolve_device
-from esper.engine.signals import Signals
-from esper.engine.training_run import EnvironmentFactory
 from esper.errors import EsperError
 from esper.lifecycle import Stage
-from esper.manager import EsperPluginManager
+from esper.recipes.grow import resolve_device
+from esper.recipes.train import EnvironmentFactory
 from esper.registry import Registries
-from esper.telemetry import Event
+from esper.registry.manager import EsperPluginManager
+from esper.telemetry import Event, logs
 
 
 @attrs.frozen(kw_only=True)

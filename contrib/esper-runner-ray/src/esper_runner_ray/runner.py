@@ -41,14 +41,14 @@ from typing import Any
 import attrs
 import ray
 import structlog
-from esper.actions import Action
+from esper.contracts.actions import Action
+from esper.contracts.runner import EpisodeResult, RolloutJob, Runner
+from esper.contracts.signals import Signals
 from esper.engine.environment import EpochResult, Observed
 from esper.engine.lockstep import LockstepLoop
-from esper.engine.signals import Signals
-from esper.engine.training_run import EnvironmentFactory
 from esper.errors import EsperError
 from esper.lifecycle import Stage
-from esper.runner import EpisodeResult, RolloutJob, Runner
+from esper.recipes.train import EnvironmentFactory
 from esper.telemetry import Event
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError
 
@@ -279,7 +279,7 @@ class RayRunner(Runner):
         if not isinstance(factory, EnvironmentFactory):
             raise EsperError(
                 "the ray runner rebuilds environments from the run's config, so it needs "
-                "esper.engine.training_run.EnvironmentFactory jobs (esper train)"
+                "esper.recipes.train.EnvironmentFactory jobs (esper train)"
             )
         envs = len(job.seeds)
         # Actors outlive a run: a later run with an equal config (and environment count)

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from esper.paths import resolve_in_run_dir
+from esper.rundir.paths import resolve_in_run_dir
 from esper.telemetry import Event
 from torch.utils.tensorboard import SummaryWriter
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import attrs
 
-from esper.model import MorphogeneticModel
-from esper.task import TaskInfo
+from esper.contracts.task import TaskInfo
+from esper.growth.model import MorphogeneticModel
 from esper.telemetry import Event
 
 

@@ -22,11 +22,11 @@ import attrs
 import torch
 from torch import nn
 
-from esper.alpha import AlphaAlgorithm, AlphaCurve, AlphaMode, parse_algorithm, parse_curve
-from esper.catalog import BlueprintCatalog
 from esper.errors import EsperError
-from esper.gradient_health import GradientReport, PendingGradients, launch
-from esper.host import InjectionPoint, SlottedHost
+from esper.growth.catalog import BlueprintCatalog
+from esper.growth.gradient_health import GradientReport, PendingGradients, launch
+from esper.growth.host import InjectionPoint, SlottedHost
+from esper.growth.seed_module import FusedPlan, SeedModule
 from esper.lifecycle import (
     GateResult,
     LifecycleError,
@@ -36,7 +36,13 @@ from esper.lifecycle import (
     Stage,
     is_legal_transition,
 )
-from esper.seed_module import FusedPlan, SeedModule
+from esper.lifecycle.alpha import (
+    AlphaAlgorithm,
+    AlphaCurve,
+    AlphaMode,
+    parse_algorithm,
+    parse_curve,
+)
 from esper.telemetry import Event
 
 #: Version of `MorphogeneticModel.grown_state`; loading another version raises.
@@ -111,7 +117,9 @@ class MorphogeneticModel(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(host, SlottedHost):
-            raise TypeError(f"host must be an esper.host.SlottedHost, got {type(host).__name__}")
+            raise TypeError(
+                f"host must be an esper.growth.host.SlottedHost, got {type(host).__name__}"
+            )
         if catalog.topology != host.topology:
             raise EsperError(
                 f"blueprint catalogue is for {catalog.topology!r}, host is {host.topology!r}"

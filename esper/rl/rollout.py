@@ -11,7 +11,7 @@ Layout rules:
 * Each env row holds exactly one episode starting at step 0. Rows after its last step are
   *padding* (``valid`` False): WAIT with every other head at its canonical value, masks that
   allow only WAIT for the op, zero features and empty slots (blueprint index -1). Padding is
-  legal input for `esper.policy.TrainablePolicy.evaluate` and its log-probabilities are
+  legal input for `esper.contracts.policy.TrainablePolicy.evaluate` and its log-probabilities are
   exactly 0, the same as the stored ones.
 * ``terminal`` marks a *true* terminal: a governor rollback ended the episode after that step.
   Only a true terminal cuts the value chain; a truncated episode (the epoch budget ran out)
@@ -31,11 +31,11 @@ from collections.abc import Sequence
 
 import torch
 
-from esper.action_space import HEADS, ActionMasks, ActionSpace
-from esper.actions import Op
+from esper.contracts.actions import Op
+from esper.contracts.policy import Decision
 from esper.errors import EsperError
-from esper.observation import Observation
-from esper.policy import Decision
+from esper.rl.action_space import HEADS, ActionMasks, ActionSpace
+from esper.rl.observation import Observation
 
 #: Population standard deviation below which advantages are not scaled up further (spec 5.6).
 ADV_STD_FLOOR = 0.1

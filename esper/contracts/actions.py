@@ -12,7 +12,7 @@ import enum
 
 import attrs
 
-from esper.alpha import AlphaAlgorithm, AlphaCurve
+from esper.lifecycle.alpha import AlphaAlgorithm, AlphaCurve
 
 
 class Op(enum.IntEnum):

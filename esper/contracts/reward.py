@@ -20,8 +20,8 @@ from collections.abc import Mapping
 
 import attrs
 
-from esper.actions import Action, Op
-from esper.engine.signals import Signals, SlotView
+from esper.contracts.actions import Action, Op
+from esper.contracts.signals import Signals, SlotView
 
 
 @attrs.frozen(kw_only=True)

@@ -1,7 +1,7 @@
-"""The learning-algorithm contract: an agent trains a `esper.policy.TrainablePolicy` from rollouts.
+"""The learning-algorithm contract: an agent trains a `esper.contracts.policy.TrainablePolicy` from rollouts.
 
 An agent plugin's factory is called as ``factory(config, policy=TrainablePolicy)`` and returns
-an `Agent`. The runner collects a rollout into an `esper.rollout.RolloutBuffer` with the
+an `Agent`. The runner collects a rollout into an `esper.rl.rollout.RolloutBuffer` with the
 policy, then calls `Agent.update`, which changes the policy's network in place and returns
 plain-float metrics. Rewards handed to the buffer are on their raw scale; normalising them is
 the agent's business (it owns the normalisers). The runner builds its reward function with
@@ -18,8 +18,8 @@ import abc
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from esper.policy import TrainablePolicy
-    from esper.rollout import RolloutBuffer
+    from esper.contracts.policy import TrainablePolicy
+    from esper.rl.rollout import RolloutBuffer
 
 
 class Agent(abc.ABC):

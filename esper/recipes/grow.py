@@ -20,21 +20,21 @@ import attrs
 import structlog
 import torch
 
-from esper.atomic import write_text_atomic
-from esper.catalog import BlueprintCatalog
-from esper.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from esper.compilation import CompileWatch, compile_module, configure
 from esper.config import EsperConfig
+from esper.contracts.governor import Governor
+from esper.contracts.policy import Policy, TrainablePolicy
+from esper.contracts.task import Task, TaskData, load_task_data
+from esper.engine.compilation import CompileWatch, compile_module, configure
 from esper.engine.environment import Environment, EpochResult
 from esper.engine.events import GraphsCompiled
 from esper.errors import EsperError
-from esper.governor import Governor
-from esper.interrupt import RunInterrupted, StopRequest
+from esper.growth.catalog import BlueprintCatalog
 from esper.lifecycle import QualityGates, Stage
-from esper.policy import Policy, TrainablePolicy
+from esper.recipes.interrupt import RunInterrupted, StopRequest
 from esper.registry import Registries
-from esper.run_session import RunSession
-from esper.task import Task, TaskData, load_task_data
+from esper.rundir.atomic import write_text_atomic
+from esper.rundir.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from esper.rundir.session import RunSession
 from esper.telemetry.events import RunResumed
 
 log = structlog.get_logger(__name__)

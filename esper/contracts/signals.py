@@ -12,10 +12,10 @@ from typing import Any
 
 import attrs
 
-from esper.actions import Op
-from esper.alpha import AlphaAlgorithm, AlphaMode
+from esper.contracts.actions import Op
+from esper.growth.model import MorphogeneticModel
 from esper.lifecycle import Stage
-from esper.model import MorphogeneticModel
+from esper.lifecycle.alpha import AlphaAlgorithm, AlphaMode
 
 #: Accuracy gain (percent points) below which an epoch counts toward a plateau.
 PLATEAU_THRESHOLD_PP = 0.5

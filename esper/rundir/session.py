@@ -27,12 +27,12 @@ from typing import Any
 import structlog
 import tomli_w
 
-from esper.atomic import remove_stale_temporaries, write_text_atomic
 from esper.config import EsperConfig, unstructure
 from esper.errors import EsperError
-from esper.manager import EsperPluginManager
 from esper.registry import Registries
-from esper.run_context import RunContext
+from esper.registry.context import RunContext
+from esper.registry.manager import EsperPluginManager
+from esper.rundir.atomic import remove_stale_temporaries, write_text_atomic
 from esper.telemetry import Event, Sink, TelemetryBus
 from esper.telemetry.events import RunEnded, RunStarted
 
@@ -101,7 +101,7 @@ class RunSession:
         return self
 
     def _open(self) -> None:
-        from esper import logs
+        from esper.telemetry import logs
 
         # Temporary files of writes that a kill interrupted (a resumed run's directory).
         for stale in remove_stale_temporaries(self.run_dir):
@@ -124,7 +124,7 @@ class RunSession:
         log.info("run started", run_dir=str(self.run_dir), command=self.command)
 
     def _close_handlers(self) -> None:
-        from esper import logs
+        from esper.telemetry import logs
 
         self.bus.close()
         if self._log_handler is not None:

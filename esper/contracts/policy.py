@@ -2,10 +2,10 @@
 
 A policy plugin's factory is called as ``factory(config, catalog=BlueprintCatalog)`` and
 returns a `Policy`. Each epoch the engine calls ``policy.decide(signals)`` with the epoch's
-`esper.engine.signals.Signals` and executes the returned `esper.actions.Action`.
+`esper.contracts.signals.Signals` and executes the returned `esper.contracts.actions.Action`.
 
 A policy an agent can train (``PolicySpec(trainable=True)``) is a `TrainablePolicy`: an
-actor-critic over the factored action space (`esper.action_space`) that acts for a batch of
+actor-critic over the factored action space (`esper.rl.action_space`) that acts for a batch of
 environments at once (`TrainablePolicy.act`) and re-scores stored actions over a whole rollout
 (`TrainablePolicy.evaluate`). Agents (PPO) and runners use only this contract.
 """
@@ -19,10 +19,10 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from esper.action_space import ActionMasks, ActionSpace
-from esper.actions import Action
-from esper.engine.signals import Signals
-from esper.observation import Observation
+from esper.contracts.actions import Action
+from esper.contracts.signals import Signals
+from esper.rl.action_space import ActionMasks, ActionSpace
+from esper.rl.observation import Observation
 
 #: A recurrent policy's state: LSTM ``(h, c)``, each ``[layers, envs, hidden]``.
 Hidden = tuple[torch.Tensor, torch.Tensor]
@@ -47,7 +47,7 @@ class Policy(abc.ABC):
 class PolicyStep(NamedTuple):
     """One rollout step for a batch of envs (all on the policy's device)."""
 
-    #: ``[envs, heads]`` int64 head indices in `esper.action_space.HEADS` order.
+    #: ``[envs, heads]`` int64 head indices in `esper.rl.action_space.HEADS` order.
     actions: torch.Tensor
     #: ``[envs, heads]`` log-probability per head (0 for a head with one valid value).
     log_probs: torch.Tensor

@@ -13,7 +13,7 @@ Why the number of graphs stays small:
   of ``esper train``;
 * the batch dimension is marked dynamic (`mark_batch_dynamic`), so an epoch's shorter last
   batch reuses the graph instead of compiling a second one;
-* alpha lives in a 0-dim buffer (`esper.seed_module`), so the blend ramp never recompiles.
+* alpha lives in a 0-dim buffer (`esper.growth.seed_module`), so the blend ramp never recompiles.
 
 A new graph is compiled only when a model's *structure* changes: a seed germinates into a
 slot, or changes stage in a way that changes its forward. One seed's whole lifecycle, dormant

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from esper.records import (
+    from esper.registry.context import RunContext
+    from esper.registry.specs import (
         AgentSpec,
         BlueprintSpec,
         CommandSpec,
@@ -33,12 +34,16 @@ if TYPE_CHECKING:
         SinkSpec,
         TaskSpec,
     )
-    from esper.run_context import RunContext
     from esper.telemetry.events import Event
 
 PROJECT_NAME = "esper"
 
+#: The entry-point group esper discovers plugins in.
+ENTRY_POINT_GROUP = "esper.plugins"
+
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Decorate hook implementations with ``@hookimpl`` (plugins take it from `esper.plugin`).
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 # -- registration hooks ------------------------------------------------------------------

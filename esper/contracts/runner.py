@@ -1,7 +1,7 @@
 """The runner contract: how a batch of host-training episodes becomes one rollout.
 
 ``esper train`` alternates two things: a runner plays one episode in each of K environments
-with the current policy and fills a `esper.rollout.RolloutBuffer`; the agent updates the policy
+with the current policy and fills a `esper.rl.rollout.RolloutBuffer`; the agent updates the policy
 from it. A runner plugin's factory is called as ``factory(config)`` and returns a `Runner`.
 
 Runners differ only in *how* environments advance (one after another, interleaved on CUDA
@@ -18,10 +18,10 @@ from typing import Protocol
 
 import attrs
 
+from esper.contracts.policy import TrainablePolicy
+from esper.contracts.reward import RewardFunction
 from esper.engine.environment import Environment, EpochResult
-from esper.policy import TrainablePolicy
-from esper.reward import RewardFunction
-from esper.rollout import RolloutBuffer
+from esper.rl.rollout import RolloutBuffer
 from esper.telemetry import Event
 
 

@@ -25,7 +25,7 @@ dtype before it meets the host features (under autocast they can differ).
 
 Every training batch counts, on the device, whether the seed's output (in the host's dtype)
 held an inf or NaN; the engine reads the count once per epoch and prunes such a seed
-(`esper.model.MorphogeneticModel.prune_non_finite`).
+(`esper.growth.model.MorphogeneticModel.prune_non_finite`).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from esper.alpha import AlphaAlgorithm
 from esper.lifecycle import Stage, is_active
+from esper.lifecycle.alpha import AlphaAlgorithm
 
 
 class GatedBlend(nn.Module):

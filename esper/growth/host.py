@@ -6,7 +6,7 @@ points (`injection_points`) and, in ``forward``, passes the features at each poi
 
 ``slot`` is the identity for a slot that holds nothing (a dormant slot): no module call, no
 parameters, no hooks, so a host with every slot dormant costs the same as the plain network.
-`esper.model.MorphogeneticModel` attaches seed slots through `attach_slot`.
+`esper.growth.model.MorphogeneticModel` attaches seed slots through `attach_slot`.
 """
 
 from __future__ import annotations

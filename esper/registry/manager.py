@@ -28,10 +28,11 @@ import attrs
 import pluggy
 import structlog
 
-from esper import DISTRIBUTION, hookspecs
+from esper import DISTRIBUTION
 from esper.errors import PluginError
-from esper.plugin import ENTRY_POINT_GROUP
-from esper.records import SPEC_BY_KIND, Spec
+from esper.registry import hookspecs
+from esper.registry.hookspecs import ENTRY_POINT_GROUP
+from esper.registry.specs import SPEC_BY_KIND, Spec
 
 log = structlog.get_logger(__name__)
 

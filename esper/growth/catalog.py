@@ -12,8 +12,8 @@ from typing import Any
 from torch import nn
 
 from esper.errors import RegistryError
-from esper.records import BlueprintSpec
 from esper.registry import Entry, Registry
+from esper.registry.specs import BlueprintSpec
 
 
 class BlueprintCatalog:

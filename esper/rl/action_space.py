@@ -5,11 +5,11 @@ A learned controller picks one index per head (`HEADS`):
 ========== ===================================== ==========================================
 head       size                                  values
 ========== ===================================== ==========================================
-op         6                                     `esper.actions.Op`
+op         6                                     `esper.contracts.actions.Op`
 slot       enabled slots                         the slot's position in slot order
 blueprint  catalogue size                        index into ``BlueprintCatalog.ids``
-style      4                                     `esper.actions.Style`
-tempo      3                                     `esper.actions.TEMPO_EPOCHS` (3, 5, 8)
+style      4                                     `esper.contracts.actions.Style`
+tempo      3                                     `esper.contracts.actions.TEMPO_EPOCHS` (3, 5, 8)
 alpha_*    3 / 4 / 5                             `ALPHA_TARGETS`, `ALPHA_SPEEDS`, `ALPHA_CURVES`
 ========== ===================================== ==========================================
 
@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import torch
 
-from esper.actions import (
+from esper.contracts.actions import (
     ALPHA_CURVES,
     ALPHA_SPEEDS,
     ALPHA_TARGETS,
@@ -48,7 +48,7 @@ from esper.actions import (
 )
 from esper.errors import EsperError
 from esper.lifecycle import Stage, stage_index
-from esper.observation import SlotStates
+from esper.rl.observation import SlotStates
 
 HEADS: tuple[str, ...] = (
     "op",
@@ -162,7 +162,7 @@ class ActionSpace:
 
     @classmethod
     def from_catalog(cls, catalog: object, num_slots: int) -> ActionSpace:
-        """From an `esper.catalog.BlueprintCatalog` (anything with ``ids`` and ``names``)."""
+        """From an `esper.growth.catalog.BlueprintCatalog` (anything with ``ids`` and ``names``)."""
         return cls(num_slots, list(catalog.ids), list(catalog.names))  # type: ignore[attr-defined]
 
     # -- masks ------------------------------------------------------------------------------

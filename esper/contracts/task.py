@@ -21,7 +21,7 @@ import attrs
 import torch
 
 from esper.errors import TaskDataError
-from esper.host import SlottedHost
+from esper.growth.host import SlottedHost
 from esper.registry import Registries
 
 TaskKind = Literal["classification", "language_model"]

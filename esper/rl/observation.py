@@ -1,13 +1,13 @@
 """Observations for learned controllers: the training run as tensors, for many envs at once.
 
-`ObservationBuilder` turns one `esper.engine.signals.Signals` record per environment into
+`ObservationBuilder` turns one `esper.contracts.signals.Signals` record per environment into
 
 * ``features`` ``[envs, base + per_slot * slots]`` float32: the `BASE_FEATURES` of the run
   followed by the `SLOT_FEATURES` of every enabled slot in slot order;
 * ``blueprints`` ``[envs, slots]`` int64: each seed's blueprint as an index into the
   catalogue's ids, -1 for an empty slot (the network maps -1 to a learned "null" row);
 
-and the `SlotStates` that `esper.action_space` derives its masks from.
+and the `SlotStates` that `esper.rl.action_space` derives its masks from.
 
 It works in two phases. `ObservationBuilder.gather` copies the raw numbers out of the
 records into one CPU tensor (the only Python loop, over envs and slots, and it does no
@@ -35,8 +35,8 @@ from typing import NamedTuple
 
 import torch
 
-from esper.actions import Op
-from esper.engine.signals import Signals, SlotView
+from esper.contracts.actions import Op
+from esper.contracts.signals import Signals, SlotView
 from esper.errors import EsperError
 from esper.lifecycle import ONE_HOT_ORDER, Stage, stage_index
 

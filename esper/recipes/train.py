@@ -25,29 +25,29 @@ from typing import Any
 import attrs
 import torch
 
-from esper.agent import Agent
-from esper.atomic import write_text_atomic
-from esper.catalog import BlueprintCatalog
-from esper.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from esper.compilation import CompileWatch, compile_module, configure
 from esper.config import EsperConfig
 from esper.config.loading import unstructure
+from esper.contracts.agent import Agent
+from esper.contracts.governor import Governor
+from esper.contracts.policy import TrainablePolicy
+from esper.contracts.reward import RewardFunction
+from esper.contracts.runner import EpisodeResult, RolloutJob, Runner
+from esper.contracts.task import Task, TaskData, load_task_data
+from esper.engine.compilation import CompileWatch, compile_module, configure
 from esper.engine.environment import Environment, EpochResult
 from esper.engine.events import GraphsCompiled, TrainingAnomaly, UpdateCompleted
-from esper.engine.growth_run import resolve_device
 from esper.errors import ConfigError, EsperError
-from esper.governor import Governor
-from esper.interrupt import RunInterrupted, StopRequest
+from esper.growth.catalog import BlueprintCatalog
 from esper.lifecycle import QualityGates
-from esper.observation import feature_size
-from esper.policy import TrainablePolicy
-from esper.records import RewardSpec
+from esper.recipes.grow import resolve_device
+from esper.recipes.interrupt import RunInterrupted, StopRequest
 from esper.registry import Entry, Registries
-from esper.reward import RewardFunction
-from esper.rollout import RolloutBuffer
-from esper.run_session import RunSession
-from esper.runner import EpisodeResult, RolloutJob, Runner
-from esper.task import Task, TaskData, load_task_data
+from esper.registry.specs import RewardSpec
+from esper.rl.observation import feature_size
+from esper.rl.rollout import RolloutBuffer
+from esper.rundir.atomic import write_text_atomic
+from esper.rundir.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from esper.rundir.session import RunSession
 from esper.telemetry import Event
 from esper.telemetry.events import RunResumed
 

@@ -17,8 +17,8 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from esper.errors import RegistryError
-from esper.manager import EsperPluginManager, Registration
-from esper.records import KIND_LABELS, SPEC_BY_KIND, CommandSpec, Spec
+from esper.registry.manager import EsperPluginManager, Registration
+from esper.registry.specs import KIND_LABELS, SPEC_BY_KIND, CommandSpec, Spec
 
 S = TypeVar("S", bound=Spec)
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from esper.atomic import write_bytes_atomic
 from esper.errors import EsperError
+from esper.rundir.atomic import write_bytes_atomic
 
 #: The name torch's weights-only unpickler refused, as its message spells it.
 _GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
