@@ -237,11 +237,11 @@ def test_heuristic_actions_map_onto_heads() -> None:
 
 
 def test_a_third_party_blueprint_is_a_valid_action(esper_manager, register_plugin) -> None:
+    from esper.contracts.policy import StaticPolicy
     from esper.engine.environment import Environment
     from esper.growth.catalog import BlueprintCatalog
     from esper.plugin import BlueprintSpec, hookimpl
     from esper.registry import Registries
-    from esper_plugins.policies.heuristic import StaticPolicy
 
     from support.tiny import TinyImageTask
 

@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from esper.contracts.actions import Action, Op, Style
+from esper.contracts.policy import StaticPolicy
 from esper.engine.environment import Environment, _accuracy_counts, resolve_amp
 from esper.errors import EsperError
 from esper.lifecycle import GateConfig, QualityGates, Stage
 from esper.registry import Registries
 from esper.registry.manager import build_manager
 from esper_plugins.policies.config import HeuristicConfig
-from esper_plugins.policies.heuristic import HeuristicPolicy, StaticPolicy
+from esper_plugins.policies.heuristic import HeuristicPolicy
 
 from support.tiny import TinyImageTask, TinyLMTask
 

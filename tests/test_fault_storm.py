@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from esper.contracts.actions import Action, Op
+from esper.contracts.policy import StaticPolicy
 from esper.engine.environment import Environment
 from esper.lifecycle import GateConfig, QualityGates
 from esper.registry import Registries
 from esper.registry.manager import build_manager
 from esper_plugins.governors.default import DefaultGovernor
-from esper_plugins.policies.heuristic import StaticPolicy
 
 from support import faults
 from support.figures import record

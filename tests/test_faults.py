@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from esper.contracts.actions import Action, Op
+from esper.contracts.policy import StaticPolicy
 from esper.engine.environment import Environment
 from esper.lifecycle import GateConfig, QualityGates, Stage
 from esper.registry import Registries
 from esper.registry.manager import build_manager
 from esper_plugins.governors.default import DefaultGovernor
-from esper_plugins.policies.heuristic import StaticPolicy
 
 from support.tiny import TinyImageTask
 

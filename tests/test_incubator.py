@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from esper.contracts.actions import Action, Op, Style
+from esper.contracts.policy import StaticPolicy
 from esper.engine.environment import Environment
 from esper.growth.catalog import BlueprintCatalog
 from esper.growth.model import MorphogeneticModel
@@ -26,7 +27,6 @@ from esper.registry import Registries, registry_from
 from esper.registry.manager import Registration, build_manager
 from esper.telemetry import Event
 from esper.telemetry.events import event_to_dict
-from esper_plugins.policies.heuristic import StaticPolicy
 
 from support.tiny import SlotNet, TinyCNN, TinyImageTask
 

@@ -19,8 +19,8 @@ import torch
 
 from esper.config import resolve
 from esper.contracts.actions import Action
-from esper.contracts.policy import Decision
 from esper.contracts.runner import RolloutJob
+from esper.contracts.trainable import Decision
 from esper.engine.environment import Environment, EpochResult
 from esper.engine.lockstep import LockstepLoop, advance_in_turn
 from esper.recipes.train import TrainingRun

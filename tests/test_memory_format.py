@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from esper.contracts.actions import Action, Op, Style
+from esper.contracts.policy import StaticPolicy
 from esper.engine.environment import Environment
 from esper.growth.catalog import BlueprintCatalog
 from esper.registry import Registries
 from esper.registry.manager import build_manager
-from esper_plugins.policies.heuristic import StaticPolicy
 from esper_plugins.tasks.config import ImageTaskConfig
 from esper_plugins.tasks.image import ImageTask
 

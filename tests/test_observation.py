@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from esper.contracts.actions import Op
-from esper.contracts.signals import SignalTracker
+from esper.engine.tracker import SignalTracker
 from esper.errors import EsperError
 from esper.lifecycle import Stage, stage_index
 from esper.lifecycle.alpha import AlphaMode

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from torch.overrides import TorchFunctionMode
 
 from esper.contracts.actions import Op
-from esper.contracts.policy import Decision, PolicyStep
+from esper.contracts.trainable import Decision, PolicyStep
 from esper.rl.action_space import HEADS, ActionMasks, ActionSpace
 from esper.rl.observation import Observation, feature_size
 from esper.rl.rollout import RolloutBuffer, RolloutError, normalize_advantages

@@ -48,7 +48,7 @@ def _env(registries: Registries, **task_options: Any) -> Environment:
     from esper_mlp_fixture.config import BlobsTaskConfig
     from esper_mlp_fixture.task import BlobsTask
 
-    from esper_plugins.policies.heuristic import StaticPolicy
+    from esper.contracts.policy import StaticPolicy
 
     task = BlobsTask(BlobsTaskConfig(**task_options))
     env = Environment(

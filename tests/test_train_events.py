@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from esper.contracts.actions import Action, Op, Style
+from esper.contracts.policy import StaticPolicy
 from esper.contracts.reward import RewardBreakdown, RewardContext, suspicions
 from esper.contracts.signals import SlotView
 from esper.engine.environment import Environment
@@ -16,7 +17,6 @@ from esper.lifecycle import GateConfig, QualityGates, Stage
 from esper.recipes.train import TrainingAnomaly, anomalies
 from esper.registry import Registries
 from esper.registry.manager import build_manager
-from esper_plugins.policies.heuristic import StaticPolicy
 
 from support.signals import signals
 from support.tiny import TinyImageTask

@@ -4,12 +4,12 @@ from esper.config.loading import apply_override, load_raw, resolve, structure, u
 from esper.config.schema import (
     COMPONENT_KINDS,
     TRAIN_COMPONENTS,
-    CompileSection,
     Component,
     EsperConfig,
     RunSection,
     TrainSection,
 )
+from esper.engine.options import CompileSection
 
 __all__ = [
     "COMPONENT_KINDS",

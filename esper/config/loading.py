@@ -29,12 +29,12 @@ from esper.config.schema import (
     DEFAULT_COMPONENTS,
     DEFAULT_SINKS,
     RUN_LIFECYCLE_DEFAULTS,
-    CompileSection,
     Component,
     EsperConfig,
     RunSection,
     TrainSection,
 )
+from esper.engine.options import CompileSection
 from esper.errors import ConfigError, RegistryError
 from esper.lifecycle import GateConfig
 from esper.registry import Registries

@@ -27,6 +27,7 @@ import attrs
 from attrs import validators as v
 
 from esper.bounds import MAX_EPOCHS, MAX_SEED
+from esper.engine.options import CompileSection
 from esper.lifecycle import GateConfig
 
 #: Config table -> registry kind of the component it selects.
@@ -111,28 +112,6 @@ class TrainSection:
     #: Write the policy checkpoint every this many updates (and after the last); at most
     #: the largest episode count, beyond which it means the same.
     checkpoint_every: int = attrs.field(default=1, validator=[v.gt(0), v.le(1_000_000)])
-
-
-#: ``torch.compile`` modes a run may ask for (``default`` passes no mode).
-COMPILE_MODES: tuple[str, ...] = (
-    "default",
-    "reduce-overhead",
-    "max-autotune",
-    "max-autotune-no-cudagraphs",
-)
-
-
-@attrs.frozen(kw_only=True)
-class CompileSection:
-    """``torch.compile`` of the host with its seeds and of the policy network (``--compile``)."""
-
-    enabled: bool = attrs.field(default=False, validator=v.instance_of(bool))
-    #: A torch.compile backend: inductor (the default), or aot_eager / eager to debug.
-    backend: str = attrs.field(default="inductor", validator=v.min_len(1))
-    mode: str = attrs.field(default="default", validator=v.in_(COMPILE_MODES))
-    #: Graphs one compiled function may accumulate; configurations seen after that run
-    #: eagerly (torch's ``recompile_limit``). A seed's lifecycle costs five graphs.
-    limit: int = attrs.field(default=64, validator=[v.instance_of(int), v.gt(0), v.le(4096)])
 
 
 #: Components ``esper train`` selects when the config does not name them.

@@ -18,7 +18,7 @@ import abc
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from esper.contracts.policy import TrainablePolicy
+    from esper.contracts.trainable import TrainablePolicy
     from esper.rl.rollout import RolloutBuffer
 
 

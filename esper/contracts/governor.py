@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from esper.contracts.task import TaskInfo
-from esper.growth.model import MorphogeneticModel
 from esper.telemetry import Event
+
+if TYPE_CHECKING:
+    from esper.contracts.task import TaskInfo
+    from esper.growth.model import MorphogeneticModel
 
 
 @attrs.frozen(kw_only=True)

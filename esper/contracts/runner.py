@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
-from esper.contracts.policy import TrainablePolicy
-from esper.contracts.reward import RewardFunction
-from esper.engine.environment import Environment, EpochResult
-from esper.rl.rollout import RolloutBuffer
 from esper.telemetry import Event
+
+if TYPE_CHECKING:
+    from esper.contracts.reward import RewardFunction
+    from esper.contracts.trainable import TrainablePolicy
+    from esper.engine.environment import Environment, EpochResult
+    from esper.rl.rollout import RolloutBuffer
 
 
 class EnvFactory(Protocol):

@@ -15,14 +15,16 @@ import abc
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 import torch
 
 from esper.errors import TaskDataError
-from esper.growth.host import SlottedHost
-from esper.registry import Registries
+
+if TYPE_CHECKING:
+    from esper.growth.host import SlottedHost
+    from esper.registry import Registries
 
 TaskKind = Literal["classification", "language_model"]
 

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from esper.config import CompileSection
+from esper.engine.options import CompileSection
 
 
 def configure(settings: CompileSection) -> None:

@@ -33,14 +33,15 @@ from torch import nn
 # From its own module: torch 2.10's torch.amp does not re-export it for type checkers.
 from torch.amp.grad_scaler import GradScaler
 
-from esper.config import CompileSection
 from esper.contracts.actions import Action, Op
 from esper.contracts.governor import Governor
 from esper.contracts.policy import Policy
-from esper.contracts.signals import Signals, SignalTracker, slot_views
+from esper.contracts.signals import Signals
 from esper.contracts.task import Augment, Task, TaskData, load_task_data
 from esper.engine.compilation import compile_module, mark_batch_dynamic
 from esper.engine.events import EpochCompleted, HostStabilized, PlateauDetected, ShapleyComputed
+from esper.engine.options import CompileSection
+from esper.engine.tracker import SignalTracker
 from esper.errors import DataError, EsperError
 from esper.growth.attribution import alpha_overrides, coalition_configs, interactions, shapley
 from esper.growth.catalog import BlueprintCatalog
@@ -486,7 +487,7 @@ class Environment:
             train_accuracy=train_acc,
             val_loss=val_loss,
             val_accuracy=val_acc,
-            model=model,
+            slots=model.slot_views(),
         )
         if signals.host_stabilized and not was_stable:
             self._emit(HostStabilized(arm=self.arm, val_loss=val_loss))
@@ -587,7 +588,7 @@ class Environment:
             raise EsperError("peek_signals() needs at least one finished epoch")
         return attrs.evolve(
             self.last_signals,
-            slots=slot_views(self.model),
+            slots=self.model.slot_views(),
             last_action_op=self.tracker.last_action_op,
             last_action_ok=self.tracker.last_action_ok,
         )

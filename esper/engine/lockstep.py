@@ -38,10 +38,10 @@ import attrs
 import torch
 
 from esper.contracts.actions import Action
-from esper.contracts.policy import Decision, Hidden, PolicyStep
 from esper.contracts.reward import RewardBreakdown, RewardContext, suspicions
 from esper.contracts.runner import EpisodeResult, RolloutJob
 from esper.contracts.signals import Signals
+from esper.contracts.trainable import Decision, Hidden, PolicyStep
 from esper.engine.environment import EpochResult, Observed
 from esper.engine.events import EpisodeFinished, RewardHackingSuspected
 from esper.lifecycle import Stage

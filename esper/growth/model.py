@@ -22,6 +22,7 @@ import attrs
 import torch
 from torch import nn
 
+from esper.contracts.signals import SlotView
 from esper.errors import EsperError
 from esper.growth.catalog import BlueprintCatalog
 from esper.growth.gradient_health import GradientReport, PendingGradients, launch
@@ -440,6 +441,45 @@ class MorphogeneticModel(nn.Module):
                 self.prune(sid, "non_finite", initiator="engine", epoch=epoch)
                 pruned.append(sid)
         return pruned
+
+    def slot_views(self) -> tuple[SlotView, ...]:
+        """Every enabled slot as the controller sees it (plain data), in action-index order."""
+        views = []
+        for sid, record in self.records.items():
+            state = record.state
+            if state is None:
+                views.append(SlotView(slot_id=sid, stage=Stage.DORMANT))
+                continue
+            controller = state.alpha_controller
+            views.append(
+                SlotView(
+                    slot_id=sid,
+                    stage=state.stage,
+                    seed_id=state.seed_id,
+                    blueprint=state.blueprint_id,
+                    alpha=state.alpha,
+                    alpha_target=controller.target,
+                    alpha_holding=controller.mode is AlphaMode.HOLD,
+                    epochs_in_stage=state.epochs_in_stage,
+                    epochs_total=state.epochs_total,
+                    improvement_since_stage_start=state.improvement_since_stage_start,
+                    total_improvement=state.total_improvement,
+                    contribution=state.contribution,
+                    gradient_health=state.gradient_health,
+                    contribution_velocity=state.contribution_velocity,
+                    contribution_age=state.contribution_age,
+                    previous_gradient_health=state.previous_gradient_health,
+                    gradient_norm=state.gradient_norm,
+                    has_vanishing=state.has_vanishing,
+                    has_exploding=state.has_exploding,
+                    alpha_mode=controller.mode,
+                    alpha_steps_total=controller.steps_total,
+                    alpha_steps_done=controller.steps_done,
+                    alpha_algorithm=record.algorithm,
+                    tempo=record.tempo,
+                )
+            )
+        return tuple(views)
 
     def record_accuracy(self, val_acc: float) -> None:
         """Record this epoch's validation accuracy (percent) for every live seed."""

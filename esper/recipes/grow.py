@@ -18,18 +18,17 @@ from typing import Any
 
 import attrs
 import structlog
-import torch
 
 from esper.config import EsperConfig
-from esper.contracts.governor import Governor
-from esper.contracts.policy import Policy, TrainablePolicy
-from esper.contracts.task import Task, TaskData, load_task_data
+from esper.contracts.policy import StaticPolicy
+from esper.contracts.task import Task
+from esper.contracts.trainable import TrainablePolicy
 from esper.engine.compilation import CompileWatch, compile_module, configure
 from esper.engine.environment import Environment, EpochResult
 from esper.engine.events import GraphsCompiled
 from esper.errors import EsperError
-from esper.growth.catalog import BlueprintCatalog
-from esper.lifecycle import QualityGates, Stage
+from esper.lifecycle import Stage
+from esper.recipes.factory import EnvironmentFactory, resolve_device
 from esper.recipes.interrupt import RunInterrupted, StopRequest
 from esper.registry import Registries
 from esper.rundir.atomic import write_text_atomic
@@ -41,25 +40,8 @@ log = structlog.get_logger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 SUMMARY_NAME = "summary.json"
-STATIC_POLICY = "esper.policies.heuristic:static"
 
 Progress = Callable[[str, EpochResult, Environment], None]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise EsperError(f"run.device = {name!r} but CUDA is not available on this machine")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise EsperError(
-                f"run.device = {name!r} but only {torch.cuda.device_count()} CUDA device(s) exist"
-            )
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise EsperError("run.device = 'mps' but MPS is not available on this machine")
-    return device
 
 
 @attrs.define
@@ -78,75 +60,31 @@ class GrowthRun:
     @classmethod
     def build(cls, config: EsperConfig, registries: Registries, session: RunSession) -> GrowthRun:
         run = config.run
-        device = resolve_device(run.device)
-        task_comp = config.components["task"]
-        task: Task = registries["tasks"].get(task_comp.id).build(task_comp.options)
-        data_dir = Path(run.data_dir) if run.data_dir else None
-        data: TaskData = load_task_data(task, seed=run.seed, data_dir=data_dir, name=task_comp.id)
+        factory = EnvironmentFactory.from_config(
+            config,
+            registries,
+            device=resolve_device(run.device),
+            data_dir=Path(run.data_dir) if run.data_dir else None,
+            emit=session.emit,
+        )
         configure(config.compile)
         watch = CompileWatch(config.compile)
-        arms: dict[str, Environment] = {}
-        names = ["grown"] + (["static"] if run.static_baseline else [])
-        for arm in names:
-            policy_id = config.components["policy"].id if arm == "grown" else STATIC_POLICY
-            arms[arm] = cls._environment(
-                config, registries, session, task, data, device, arm, policy_id
-            )
-            # On the device and in the host's memory format now: the next arm shares it.
-            data = arms[arm].data
+        arms = {"grown": factory.build(policy=factory.policy, seed=run.seed, arm="grown")}
+        policy = factory.policy
+        if config.compile.enabled and isinstance(policy, TrainablePolicy):
+            policy.build(arms["grown"].model.slot_ids)
+            compile_module(policy.network, config.compile, dynamic=True)
+        if run.static_baseline:
+            # The same host and data under a controller that never grows.
+            arms["static"] = factory.build(policy=StaticPolicy(), seed=run.seed, arm="static")
         return cls(
             config=config,
             registries=registries,
             session=session,
-            task=task,
+            task=factory.task,
             arms=arms,
             watch=watch,
         )
-
-    @staticmethod
-    def _environment(
-        config: EsperConfig,
-        registries: Registries,
-        session: RunSession,
-        task: Task,
-        data: Any,
-        device: torch.device,
-        arm: str,
-        policy_id: str,
-    ) -> Environment:
-        run = config.run
-
-        emit = session.emit
-        catalog = BlueprintCatalog(registries["blueprints"], task.info.topology)
-        options = config.components["policy"].options if arm == "grown" else None
-        policy: Policy = registries["policies"].get(policy_id).build(options, catalog=catalog)
-        governor: Governor | None = None
-        if "governor" in config.components:
-            gov = config.components["governor"]
-            governor = (
-                registries["governors"].get(gov.id).build(gov.options, task=task.info, emit=emit)
-            )
-        env = Environment(
-            task=task,
-            registries=registries,
-            policy=policy,
-            governor=governor,
-            device=device,
-            seed=run.seed,
-            max_epochs=run.epochs,
-            slots=list(run.slots) or None,
-            amp=run.amp,
-            batches_per_epoch=run.batches_per_epoch or None,
-            data=data,
-            emit=emit,
-            arm=arm,
-            compile=config.compile,
-        )
-        if config.compile.enabled and isinstance(policy, TrainablePolicy):
-            policy.build(env.model.slot_ids)
-            compile_module(policy.network, config.compile, dynamic=True)
-        env.model.gates = QualityGates(config.lifecycle)
-        return env
 
     # -- the loop -------------------------------------------------------------------------------
 

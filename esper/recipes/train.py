@@ -28,18 +28,14 @@ import torch
 from esper.config import EsperConfig
 from esper.config.loading import unstructure
 from esper.contracts.agent import Agent
-from esper.contracts.governor import Governor
-from esper.contracts.policy import TrainablePolicy
 from esper.contracts.reward import RewardFunction
 from esper.contracts.runner import EpisodeResult, RolloutJob, Runner
-from esper.contracts.task import Task, TaskData, load_task_data
+from esper.contracts.trainable import TrainablePolicy
 from esper.engine.compilation import CompileWatch, compile_module, configure
-from esper.engine.environment import Environment, EpochResult
+from esper.engine.environment import EpochResult
 from esper.engine.events import GraphsCompiled, TrainingAnomaly, UpdateCompleted
 from esper.errors import ConfigError, EsperError
-from esper.growth.catalog import BlueprintCatalog
-from esper.lifecycle import QualityGates
-from esper.recipes.grow import resolve_device
+from esper.recipes.factory import EnvironmentFactory, resolve_device
 from esper.recipes.interrupt import RunInterrupted, StopRequest
 from esper.registry import Entry, Registries
 from esper.registry.specs import RewardSpec
@@ -48,7 +44,6 @@ from esper.rl.rollout import RolloutBuffer
 from esper.rundir.atomic import write_text_atomic
 from esper.rundir.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from esper.rundir.session import RunSession
-from esper.telemetry import Event
 from esper.telemetry.events import RunResumed
 
 CHECKPOINT_NAME = "policy.pt"
@@ -82,93 +77,6 @@ def anomalies(update: int, metrics: dict[str, float]) -> list[tuple[str, float]]
     if ev is not None and update >= VALUE_COLLAPSE_AFTER and ev < VALUE_COLLAPSE_EV:
         found.append(("value_collapse", ev))
     return found
-
-
-@attrs.define(kw_only=True)
-class EnvironmentFactory:
-    """Builds training environments that share the task's data (read-only) and the policy.
-
-    The first environment puts the data in its host's memory format; the factory keeps that
-    copy, so every later environment shares it instead of converting its own.
-    """
-
-    config: EsperConfig
-    registries: Registries
-    task: Task
-    data: TaskData
-    device: torch.device
-    policy: TrainablePolicy
-    emit: Callable[[Event], None] | None = None
-
-    @classmethod
-    def from_config(
-        cls,
-        config: EsperConfig,
-        registries: Registries,
-        *,
-        device: torch.device,
-        data_dir: Path | None = None,
-        emit: Callable[[Event], None] | None = None,
-    ) -> EnvironmentFactory:
-        """Build the config's task and controller and load the task's data onto ``device``.
-
-        Everything comes from plain data, so a remote worker can build the same factory from
-        the config (and the plugins) alone.
-        """
-        comps = config.components
-        task: Task = registries["tasks"].get(comps["task"].id).build(comps["task"].options)
-        data = load_task_data(
-            task, seed=config.run.seed, data_dir=data_dir, name=comps["task"].id
-        ).to(device)
-        catalog = BlueprintCatalog(registries["blueprints"], task.info.topology)
-        policy_id = comps["policy"].id
-        policy = (
-            registries["policies"].get(policy_id).build(comps["policy"].options, catalog=catalog)
-        )
-        if not isinstance(policy, TrainablePolicy):
-            raise EsperError(f"policy {policy_id!r} does not implement TrainablePolicy")
-        return cls(
-            config=config,
-            registries=registries,
-            task=task,
-            data=data,
-            device=device,
-            policy=policy,
-            emit=emit,
-        )
-
-    def __call__(self, index: int, seed: int, *, use_stream: bool = False) -> Environment:
-        run = self.config.run
-        governor: Governor | None = None
-        if "governor" in self.config.components:
-            gov = self.config.components["governor"]
-            governor = (
-                self.registries["governors"]
-                .get(gov.id)
-                .build(gov.options, task=self.task.info, emit=self.emit)
-            )
-        env = Environment(
-            task=self.task,
-            registries=self.registries,
-            policy=self.policy,
-            governor=governor,
-            device=self.device,
-            seed=seed,
-            max_epochs=run.epochs,
-            slots=list(run.slots) or None,
-            amp=run.amp,
-            batches_per_epoch=run.batches_per_epoch or None,
-            data=self.data,
-            emit=self.emit,
-            arm=f"env{index}",
-            use_stream=use_stream,
-            env_id=index,
-            compile=self.config.compile,
-        )
-        env.model.gates = QualityGates(self.config.lifecycle)
-        # The data in the host's memory format: later environments share it as it is.
-        self.data = env.data
-        return env
 
 
 def _component_error(key: str, exc: Exception) -> ConfigError:
@@ -209,6 +117,10 @@ class TrainingRun:
             emit=session.emit,
         )
         policy = factory.policy
+        if not isinstance(policy, TrainablePolicy):
+            raise EsperError(
+                f"policy {config.components['policy'].id!r} does not implement TrainablePolicy"
+            )
         # The slots (and so the network's shape) come from the host the task builds.
         probe = factory(0, run.seed)
         policy.build(probe.model.slot_ids)

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import torch
 
 from esper.contracts.actions import Op
-from esper.contracts.policy import Decision
+from esper.contracts.trainable import Decision
 from esper.errors import EsperError
 from esper.rl.action_space import HEADS, ActionMasks, ActionSpace
 from esper.rl.observation import Observation

@@ -44,12 +44,16 @@ from typing import Any
 
 import torch
 
-from esper.contracts.agent import Agent
-from esper.contracts.policy import TrainablePolicy
-from esper.errors import EsperError
-from esper.rl.action_space import HEADS
-from esper.rl.normalization import RewardNormalizer, ValueNormalizer
-from esper.rl.rollout import RolloutBuffer, normalize_advantages
+from esper.plugin import (
+    HEADS,
+    Agent,
+    EsperError,
+    RewardNormalizer,
+    RolloutBuffer,
+    TrainablePolicy,
+    ValueNormalizer,
+    normalize_advantages,
+)
 from esper_plugins.agents.config import PPOConfig
 
 #: Version of `PPOAgent.state_dict`'s layout.

@@ -40,11 +40,15 @@ from typing import Any
 import attrs
 import torch
 
-from esper.contracts.governor import Governor, Verdict
-from esper.contracts.task import TaskInfo
-from esper.growth.model import MorphogeneticModel
-from esper.lifecycle import Stage, is_legal_transition
-from esper.telemetry import Event
+from esper.plugin import (
+    Event,
+    Governor,
+    MorphogeneticModel,
+    Stage,
+    TaskInfo,
+    Verdict,
+    is_legal_transition,
+)
 from esper_plugins.governors.config import DefaultGovernorConfig
 from esper_plugins.governors.events import GovernorPanic, GovernorRollback
 

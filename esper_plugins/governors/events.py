@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import attrs
 
-from esper.telemetry import Event, register_event
+from esper.plugin import Event, register_event
 
 
 @register_event("governor.panic")

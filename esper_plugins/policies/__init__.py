@@ -21,6 +21,6 @@ def esper_policies() -> Iterator[PolicySpec]:
     )
     yield PolicySpec(
         name="static",
-        factory="esper_plugins.policies.heuristic:StaticPolicy",
+        factory="esper.plugin:StaticPolicy",  # the core's baseline, selectable by name
         summary="Never grows anything: the static-host baseline.",
     )

@@ -1,4 +1,4 @@
-"""Rule-based controllers: the heuristic grower and the static (never grow) baseline.
+"""The heuristic controller: grows on a plateau, advances seeds through the gates, prunes failures.
 
 The heuristic acts on measurements the engine really takes each epoch — the counterfactual
 contribution of every blended seed and the gradient health of every seed — so its seeds do
@@ -20,28 +20,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from esper.contracts.actions import Action, Op, Style
-from esper.contracts.policy import Policy
-from esper.contracts.signals import Signals, SlotView
-from esper.errors import ConfigError
-from esper.growth.catalog import BlueprintCatalog
-from esper.lifecycle import Stage
+from esper.plugin import (
+    Action,
+    BlueprintCatalog,
+    ConfigError,
+    Op,
+    Policy,
+    Signals,
+    SlotView,
+    Stage,
+    Style,
+)
 from esper_plugins.policies.config import HeuristicConfig
 
 DEFAULT_ROTATION: dict[str, tuple[str, ...]] = {
     "cnn": ("conv_light", "conv_heavy", "attention", "norm", "depthwise"),
     "transformer": ("mlp_small", "lora_large", "attention", "mlp", "norm"),
 }
-
-
-class StaticPolicy(Policy):
-    """The static-host baseline: never grows anything."""
-
-    def __init__(self, config: object = None, *, catalog: BlueprintCatalog | None = None) -> None:
-        pass
-
-    def decide(self, signals: Signals) -> Action:
-        return Action(reason="static baseline")
 
 
 class HeuristicPolicy(Policy):

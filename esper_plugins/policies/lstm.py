@@ -24,14 +24,23 @@ from typing import Any
 
 import torch
 
-from esper.contracts.actions import Action
-from esper.contracts.policy import Decision, Evaluation, Hidden, TrainablePolicy
-from esper.contracts.signals import Signals
-from esper.errors import EsperError
-from esper.growth.catalog import BlueprintCatalog
-from esper.rl.action_space import HEADS, ActionMasks, ActionSpace
-from esper.rl.observation import Observation, ObservationBuilder
-from esper.rundir.checkpoint import CheckpointError, load_weights_only
+from esper.plugin import (
+    HEADS,
+    Action,
+    ActionMasks,
+    ActionSpace,
+    BlueprintCatalog,
+    CheckpointError,
+    Decision,
+    EsperError,
+    Evaluation,
+    Hidden,
+    Observation,
+    ObservationBuilder,
+    Signals,
+    TrainablePolicy,
+    load_weights_only,
+)
 from esper_plugins.policies.config import LSTMConfig
 from esper_plugins.policies.lstm_network import RecurrentActorCritic
 

@@ -29,10 +29,18 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from esper.contracts.policy import Evaluation, Hidden, PolicyStep
-from esper.rl.action_space import HEADS, ActionMasks, ActionSpace
-from esper.rl.distributions import MaskedCategorical, check_heads
-from esper.rl.observation import Observation, feature_size
+from esper.plugin import (
+    HEADS,
+    ActionMasks,
+    ActionSpace,
+    Evaluation,
+    Hidden,
+    MaskedCategorical,
+    Observation,
+    PolicyStep,
+    check_heads,
+    feature_size,
+)
 
 FORGET_GATE_BIAS = 1.0
 HEAD_OUTPUT_GAIN = 0.01

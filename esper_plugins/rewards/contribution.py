@@ -41,10 +41,7 @@ from types import MappingProxyType
 
 import attrs
 
-from esper.contracts.actions import Op
-from esper.contracts.reward import RewardBreakdown, RewardContext, RewardFunction
-from esper.contracts.signals import SlotView
-from esper.lifecycle import Stage
+from esper.plugin import Op, RewardBreakdown, RewardContext, RewardFunction, SlotView, Stage
 from esper_plugins.rewards.config import ContributionRewardConfig
 from esper_plugins.rewards.shaping import (
     INTERVENTION_COSTS,

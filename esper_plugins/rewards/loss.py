@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import math
 
-from esper.contracts.reward import RewardBreakdown, RewardContext, RewardFunction
-from esper.lifecycle import Stage
+from esper.plugin import RewardBreakdown, RewardContext, RewardFunction, Stage
 from esper_plugins.rewards.config import LossRewardConfig
 from esper_plugins.rewards.shaping import (
     LIVE_STAGES,

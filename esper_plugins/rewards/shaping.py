@@ -12,9 +12,7 @@ import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from esper.contracts.actions import Op
-from esper.contracts.reward import RewardContext
-from esper.lifecycle import Stage
+from esper.plugin import Op, RewardContext, Stage
 
 #: Base potential of each stage (spec §5.4). Stages without a seed, and the removal cooldown,
 #: are 0: a pruned seed forfeits everything it had accumulated.

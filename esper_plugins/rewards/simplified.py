@@ -9,9 +9,7 @@ reaches ``contributing_min``). No counterfactual attribution: little to game.
 
 from __future__ import annotations
 
-from esper.contracts.actions import Op
-from esper.contracts.reward import RewardBreakdown, RewardContext, RewardFunction
-from esper.lifecycle import Stage
+from esper.plugin import Op, RewardBreakdown, RewardContext, RewardFunction, Stage
 from esper_plugins.rewards.config import SimplifiedRewardConfig
 from esper_plugins.rewards.shaping import StagePotentials, resolve_gamma, stage_after
 

@@ -9,9 +9,7 @@ much at once (the prior MINIMAL mode). No shaping, so the agent's gamma is not u
 
 from __future__ import annotations
 
-from esper.contracts.actions import Op
-from esper.contracts.reward import RewardBreakdown, RewardContext, RewardFunction
-from esper.lifecycle import Stage
+from esper.plugin import Op, RewardBreakdown, RewardContext, RewardFunction, Stage
 from esper_plugins.rewards.config import SparseRewardConfig
 from esper_plugins.rewards.shaping import resolve_gamma, seed_age, slot_ids, stage_after
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from esper.contracts.runner import EpisodeResult, RolloutJob, Runner
-from esper.engine.environment import Environment
-from esper.engine.lockstep import LockstepLoop
+from esper.plugin import Environment, EpisodeResult, LockstepLoop, RolloutJob, Runner
 
 
 class SequentialRunner(Runner):

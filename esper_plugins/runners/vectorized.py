@@ -20,9 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from esper.contracts.runner import EpisodeResult, RolloutJob, Runner
-from esper.engine.environment import Environment
-from esper.engine.lockstep import LockstepLoop
+from esper.plugin import Environment, EpisodeResult, LockstepLoop, RolloutJob, Runner
 from esper_plugins.runners.config import VectorizedConfig
 
 

@@ -11,9 +11,7 @@ import attrs
 import torch
 import torch.nn.functional as F
 
-from esper.errors import EsperError, RegistryError
-from esper.growth.host import SlottedHost
-from esper.registry import Registries
+from esper.plugin import EsperError, Registries, RegistryError, SlottedHost
 
 
 def stream_seed(seed: int, *labels: object) -> int:

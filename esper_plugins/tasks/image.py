@@ -34,9 +34,7 @@ from typing import Any
 import attrs
 import torch
 
-from esper.contracts.task import Task, TaskData, TaskInfo
-from esper.growth.host import SlottedHost
-from esper.registry import Registries
+from esper.plugin import Registries, SlottedHost, Task, TaskData, TaskInfo
 from esper_plugins.tasks.common import build_host, cpu_generator, crop_flip
 from esper_plugins.tasks.config import ImageTaskConfig
 

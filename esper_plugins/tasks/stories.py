@@ -23,10 +23,7 @@ from typing import Any
 
 import torch
 
-from esper.contracts.task import Task, TaskData, TaskInfo
-from esper.errors import EsperError
-from esper.growth.host import SlottedHost
-from esper.registry import Registries
+from esper.plugin import EsperError, Registries, SlottedHost, Task, TaskData, TaskInfo
 from esper_plugins.tasks.common import build_host, stream_seed
 from esper_plugins.tasks.config import StoriesTaskConfig
 from esper_plugins.tasks.tokens import Vocab, split_tokens, windows

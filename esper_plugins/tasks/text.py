@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from esper.contracts.task import Task, TaskData, TaskInfo
-from esper.errors import EsperError
-from esper.growth.host import SlottedHost
-from esper.registry import Registries
+from esper.plugin import EsperError, Registries, SlottedHost, Task, TaskData, TaskInfo
 from esper_plugins.tasks.config import TextTaskConfig
 from esper_plugins.tasks.stories import build_lm_host
 from esper_plugins.tasks.tokens import Vocab, split_tokens, windows

@@ -9,8 +9,7 @@ from typing import TextIO
 
 import attrs
 
-from esper.plugin import SinkSpec, hookimpl
-from esper.telemetry import Event, event_to_dict
+from esper.plugin import Event, SinkSpec, event_to_dict, hookimpl
 
 _LEVELS = ("debug", "info", "warning", "error", "critical")
 

@@ -18,9 +18,7 @@ from pathlib import Path
 import attrs
 import structlog
 
-from esper.plugin import SinkSpec, hookimpl
-from esper.rundir.paths import resolve_in_run_dir
-from esper.telemetry import Event, event_to_dict
+from esper.plugin import Event, SinkSpec, event_to_dict, hookimpl, resolve_in_run_dir
 
 log = structlog.get_logger(__name__)
 

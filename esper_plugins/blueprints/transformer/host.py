@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from esper.growth.host import InjectionPoint, SlottedHost
+from esper.plugin import InjectionPoint, SlottedHost
 from esper_plugins.blueprints.transformer.config import TransformerHostConfig
 
 

@@ -13,8 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from esper.rundir.paths import resolve_in_run_dir
-from esper.telemetry import Event, event_to_dict
+from esper.plugin import Event, event_to_dict, resolve_in_run_dir
 
 from esper_plugin_template.config import CsvSinkConfig
 

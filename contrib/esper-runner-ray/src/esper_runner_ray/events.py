@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import attrs
-from esper.telemetry import Event, register_event
+from esper.plugin import Event, register_event
 
 
 @register_event("runner.actor_lost")

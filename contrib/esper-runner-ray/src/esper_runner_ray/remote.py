@@ -20,17 +20,21 @@ from typing import Any
 
 import attrs
 import torch
-from esper.config import EsperConfig
-from esper.contracts.actions import Action
-from esper.contracts.signals import Signals
-from esper.engine.environment import Environment, EpochResult
-from esper.errors import EsperError
-from esper.lifecycle import Stage
-from esper.recipes.grow import resolve_device
-from esper.recipes.train import EnvironmentFactory
-from esper.registry import Registries
-from esper.registry.manager import EsperPluginManager
-from esper.telemetry import Event, logs
+from esper.plugin import (
+    Action,
+    Environment,
+    EnvironmentFactory,
+    EpochResult,
+    EsperConfig,
+    EsperError,
+    EsperPluginManager,
+    Event,
+    Registries,
+    Signals,
+    Stage,
+    configure_logging,
+    resolve_device,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -119,7 +123,7 @@ class EnvActor:
     def __init__(self, spec: ActorSpec) -> None:
         torch.set_num_threads(spec.torch_threads)
         # Warnings from the environment reach the driver's terminal through Ray's log relay.
-        logs.configure(verbosity=0)
+        configure_logging(verbosity=0)
         self.spec = spec
         self.outbox: list[Event] = []
         # Environments need a controller object, though here they never decide: the

@@ -41,15 +41,20 @@ from typing import Any
 import attrs
 import ray
 import structlog
-from esper.contracts.actions import Action
-from esper.contracts.runner import EpisodeResult, RolloutJob, Runner
-from esper.contracts.signals import Signals
-from esper.engine.environment import EpochResult, Observed
-from esper.engine.lockstep import LockstepLoop
-from esper.errors import EsperError
-from esper.lifecycle import Stage
-from esper.recipes.train import EnvironmentFactory
-from esper.telemetry import Event
+from esper.plugin import (
+    Action,
+    EnvironmentFactory,
+    EpisodeResult,
+    EpochResult,
+    EsperError,
+    Event,
+    LockstepLoop,
+    Observed,
+    RolloutJob,
+    Runner,
+    Signals,
+    Stage,
+)
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError
 
 from esper_runner_ray.config import RayRunnerConfig

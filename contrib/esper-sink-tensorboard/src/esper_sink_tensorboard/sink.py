@@ -38,8 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from esper.rundir.paths import resolve_in_run_dir
-from esper.telemetry import Event
+from esper.plugin import Event, resolve_in_run_dir
 from torch.utils.tensorboard import SummaryWriter
 
 from esper_sink_tensorboard.config import TensorBoardSinkConfig
