@@ -6,8 +6,10 @@ plugin, then the test suite; ``cli``, which pip-installs esper as the README doe
 editable) into a fresh venv and runs every command once; ``plugins_e2e``, which
 pip-installs the template plugin from contrib/ (regular and editable) and a deliberately
 broken plugin and checks what users see; ``contrib_sinks`` and ``contrib_runners``, which
-install the sinks and runners in contrib/ into fresh venvs and run their own tests. Pass
-pytest arguments after ``--``: ``nox -s "tests(torch='2.13.0')" -- -k cli``.
+install the sinks and runners in contrib/ into fresh venvs and run their own tests;
+``contrib_bench``, which installs the benchmarks (contrib/esper-bench, the ``esper bench``
+command) into a fresh venv, runs its tests and ``esper bench --list``. Pass pytest arguments
+after ``--``: ``nox -s "tests(torch='2.13.0')" -- -k cli``.
 
 Venvs come from the standard library's ``venv`` and packages from pip, not uv: this machine's
 torch wheels lie on local disk where only pip looks (pip's find-links and local indexes).
@@ -29,6 +31,7 @@ nox.options.sessions = [
     "plugins_e2e",
     "contrib_sinks",
     "contrib_runners",
+    "contrib_bench",
 ]
 
 #: The torch matrix, oldest first. The first entry is the lower bound in pyproject.toml
@@ -45,6 +48,7 @@ TORCH_CPU = "2.13.0"
 # Linters are pinned so that a new release cannot fail CI on unchanged code.
 RUFF = "ruff==0.17.6"
 MYPY = "mypy==2.4.1"
+IMPORT_LINTER = "import-linter==2.17"
 #: What the ray runner's types need (its package is type-checked from source, not installed).
 RAY = "ray>=2.60.0"
 
@@ -57,8 +61,10 @@ CLI_CHECKS = "tests/e2e/check_cli_install.py"
 CONTRIB_SINKS = ["contrib/esper-sink-tensorboard"]
 #: Runner distributions in contrib/ whose tests `contrib_runners` runs.
 CONTRIB_RUNNERS = ["contrib/esper-runner-ray"]
+#: The benchmarks and the `esper bench` command (`contrib_bench`, `bench`).
+BENCH = "contrib/esper-bench"
 #: Every distribution besides esper whose sources the type check covers.
-TYPED_PACKAGES = [TEMPLATE, *CONTRIB_SINKS, *CONTRIB_RUNNERS, MLP_FIXTURE]
+TYPED_PACKAGES = [TEMPLATE, *CONTRIB_SINKS, *CONTRIB_RUNNERS, BENCH, MLP_FIXTURE]
 
 
 def install_torch(session: nox.Session, version: str) -> None:
@@ -83,10 +89,14 @@ def typecheck_all(session: nox.Session) -> None:
 
 @nox.session(reuse_venv=True)
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check on the whole repository."""
-    session.install(RUFF)
+    """ruff check and ruff format --check on the whole repository, then the architecture's
+    import contracts (import-linter: layers, no plugin in the core, plugins through
+    esper.plugin; pyproject.toml's [tool.importlinter])."""
+    session.install(RUFF, IMPORT_LINTER)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # import-linter reads the packages from the checkout; nothing is installed or imported.
+    session.run("lint-imports", env={"PYTHONPATH": os.getcwd()})
 
 
 @nox.session(reuse_venv=True)
@@ -114,8 +124,9 @@ def cli(session: nox.Session) -> None:
     """``pip install .`` into a fresh venv, as the README says, then every command once.
 
     tests/e2e/check_cli_install.py runs run, resume, train, report, runs list, blueprints,
-    config show, plugins list/info/doctor and bench --list with tiny settings, and the
-    third-party topology of tests/fixtures/mlp-plugin, pip-installed, through its entry point.
+    config show and plugins list/info/doctor with tiny settings, and the third-party topology
+    of tests/fixtures/mlp-plugin, pip-installed, through its entry point. (``esper bench`` is
+    esper-bench's command: `contrib_bench` runs it.)
     """
     install_torch(session, TORCH_CPU)
     session.install(".")
@@ -189,15 +200,32 @@ def contrib_runners(session: nox.Session) -> None:
             session.run("pytest", *(session.posargs or ["-m", "not slow"]))
 
 
+@nox.session(reuse_venv=False)
+def contrib_bench(session: nox.Session) -> None:
+    """Install esper and the benchmarks (contrib/esper-bench) with pip, then run their tests.
+
+    A fresh venv, both installed as users get them (not editable): ``esper bench`` must be
+    found through esper-bench's entry point. The tests run the GPU check's CPU dry mode; then
+    ``esper bench --list`` runs from the installed console script. No benchmark is timed here.
+    """
+    install_torch(session, TORCH_CPU)
+    session.install(".")
+    session.install(f"{BENCH}[test]")
+    with session.chdir(BENCH):
+        session.run("pytest", *session.posargs)
+    session.run("esper", "bench", "--list")
+
+
 @nox.session(reuse_venv=True)
 def bench(session: nox.Session) -> None:
     """The benchmark suite (not a default session: it times, it does not test).
 
+    Installs esper and contrib/esper-bench (not editable), whose plugin adds ``esper bench``.
     Writes bench-results/ and the table into docs/benchmarks.md (and docs/bench.json). Takes
     about 10 minutes on 2 CPU cores; ``nox -s bench -- --quick`` is a smoke run.
     """
     install_torch(session, TORCH_CPU)
-    session.install(".")
+    session.install(".", BENCH)
     session.run(
         "esper", "bench", "--out", "bench-results", "--docs", "docs/benchmarks.md", *session.posargs
     )

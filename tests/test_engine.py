@@ -9,7 +9,8 @@ import torch
 
 from esper.contracts.actions import Action, Op, Style
 from esper.contracts.policy import StaticPolicy
-from esper.engine.environment import Environment, _accuracy_counts, resolve_amp
+from esper.engine.environment import Environment
+from esper.engine.epoch import accuracy_counts, resolve_amp
 from esper.errors import EsperError
 from esper.lifecycle import GateConfig, QualityGates, Stage
 from esper.registry import Registries
@@ -49,8 +50,8 @@ def make_env(
 
 def test_accuracy_accumulators_have_one_shape_and_dtype_for_every_task_kind() -> None:
     # Review T1-1: the LM branch used a different accumulator shape than classification.
-    cls = _accuracy_counts(torch.randn(4, 5), torch.tensor([0, 1, 2, 3]))
-    lm = _accuracy_counts(torch.randn(2, 3, 7), torch.zeros(2, 3, dtype=torch.long))
+    cls = accuracy_counts(torch.randn(4, 5), torch.tensor([0, 1, 2, 3]))
+    lm = accuracy_counts(torch.randn(2, 3, 7), torch.zeros(2, 3, dtype=torch.long))
     assert cls.shape == lm.shape == torch.Size([])
     assert cls.dtype == lm.dtype == torch.int64
 

@@ -10,12 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import attrs
 import pytest
 import torch
 
+import esper.engine.environment
 from esper.contracts.actions import Action, Op
 from esper.contracts.policy import StaticPolicy
 from esper.engine.environment import Environment
+from esper.engine.epoch import read_evaluation
 from esper.lifecycle import GateConfig, QualityGates, Stage
 from esper.registry import Registries
 from esper.registry.manager import build_manager
@@ -88,14 +91,13 @@ def test_repeated_loss_spikes_trigger_one_rollback_and_are_survived(
     snapshot = host_tensors(env)
     env.step()
     env.step()
-    real_read = env._read_evaluation
     spikes = iter([40.0, 45.0, 50.0])
 
     def spiking_read(values, ablate):
-        loss, acc, contributions, all_off = real_read(values, ablate)
-        return next(spikes, loss), acc, contributions, all_off
+        figures = read_evaluation(values, ablate)
+        return attrs.evolve(figures, val_loss=next(spikes, figures.val_loss))
 
-    monkeypatch.setattr(env, "_read_evaluation", spiking_read)
+    monkeypatch.setattr(esper.engine.environment, "read_evaluation", spiking_read)
     results = [env.step() for _ in range(3)]
     assert [r.rolled_back for r in results] == [False, False, True]
     restored = host_tensors(env)

@@ -220,7 +220,9 @@ def test_not_a_run_directory_exits_2_without_traceback(tmp_path: Path) -> None:
     proc = esper("report", str(tmp_path / "empty"))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert f"{tmp_path / 'empty'}: not a run directory (no config.toml" in proc.stderr
+    assert (
+        f"{tmp_path / 'empty' / 'config.toml'}: missing (esper run and esper train" in proc.stderr
+    )
 
     proc = esper("report", str(tmp_path / "missing"))
     assert proc.returncode == 2
@@ -368,9 +370,8 @@ def test_train_run_data_has_updates_with_actions(train_run: Path) -> None:
 
 
 def test_event_fields_read_by_the_report_exist_in_the_event_records() -> None:
-    from esper.engine.environment import EpochCompleted
+    from esper.engine.events import EpochCompleted, UpdateCompleted
     from esper.lifecycle.events import SeedGerminated, SeedPruned, SeedStageChanged
-    from esper.recipes.train import UpdateCompleted
     from esper.report.data import EpochPoint, Rollback, StageChange, UpdatePoint
     from esper_plugins.governors.events import GovernorRollback
 

@@ -242,9 +242,9 @@ def test_damaged_event_logs(tmp_path: Path) -> None:
     runs = _by_id(scan(tmp_path))
     assert (runs["torn"].status, runs["torn"].done) == ("running?", 2)
     assert runs["no-start"].status == "unreadable (events.jsonl has no run.started event)"
-    assert runs["no-events"].status == "unreadable (no events.jsonl)"
+    assert runs["no-events"].status == "unreadable (events.jsonl: missing)"
     assert runs["no-summary"].status == "unreadable (finished, but no summary.json)"
-    assert runs["bad-summary"].status.startswith("unreadable (summary.json: ")
+    assert runs["bad-summary"].status.startswith("unreadable (summary.json:1: not valid JSON")
 
 
 def test_language_runs_report_perplexity(tmp_path: Path) -> None:

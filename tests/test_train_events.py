@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 import torch
 
+import esper.engine.environment
 from esper.contracts.actions import Action, Op, Style
 from esper.contracts.policy import StaticPolicy
 from esper.contracts.reward import RewardBreakdown, RewardContext, suspicions
 from esper.contracts.signals import SlotView
 from esper.engine.environment import Environment
+from esper.engine.epoch import read_evaluation
 from esper.lifecycle import GateConfig, QualityGates, Stage
 from esper.recipes.train import TrainingAnomaly, anomalies
 from esper.registry import Registries
@@ -49,13 +52,11 @@ def test_plateau_and_host_stabilisation_are_reported_once(
 ) -> None:
     events: list[Any] = []
     env = tiny_env(registries, events)
-    real = env._read_evaluation
 
     def flat(values, ablate):  # a host that stopped improving, with a settled loss
-        _loss, _acc, contributions, all_off = real(values, ablate)
-        return 1.0, 40.0, contributions, all_off
+        return attrs.evolve(read_evaluation(values, ablate), val_loss=1.0, val_accuracy=40.0)
 
-    monkeypatch.setattr(env, "_read_evaluation", flat)
+    monkeypatch.setattr(esper.engine.environment, "read_evaluation", flat)
     for _ in range(6):
         env.step()
     plateaus = [e for e in events if e.type == "signals.plateau"]

@@ -132,22 +132,29 @@ def _duplicate_installs() -> list[str]:
 FOREIGN_NAME = "esper"
 
 
+def _own_packages() -> set[str]:
+    """The top-level import packages esper's distribution installs (from its metadata)."""
+    owned = {
+        package
+        for package, dists in md.packages_distributions().items()
+        if CORE_DISTRIBUTION in {normalize_dist_name(d) for d in dists}
+    }
+    return owned or {__name__.split(".")[0]}  # a source tree that was never installed
+
+
 def import_name_clashes() -> list[str]:
     """Other distributions that install files into esper's import packages.
 
     Two distributions that both own ``esper/__init__.py`` overwrite each other's files: the one
     installed last wins, and uninstalling either breaks the other.
     """
+    ours = _own_packages()
     problems = []
     for dist in md.distributions():
         name = dist.metadata["Name"] or "?"
         if normalize_dist_name(name) == CORE_DISTRIBUTION:
             continue
-        owned = {
-            file.parts[0]
-            for file in dist.files or ()
-            if file.parts and file.parts[0] in ("esper", "esper_plugins")
-        }
+        owned = {file.parts[0] for file in dist.files or () if file.parts and file.parts[0] in ours}
         for package in sorted(owned):
             problems.append(
                 f"distribution {name} {dist.version} also installs the import package "

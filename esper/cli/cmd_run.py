@@ -1,8 +1,7 @@
-"""``esper run`` and ``esper resume``: grow a network next to its static self."""
+"""``esper run``: grow a network next to its static self."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,13 @@ from typing import Any
 import click
 
 from esper.cli.main import get_manager
-from esper.cli.options import compile_option, compile_overrides, config_options
+from esper.cli.options import (
+    compile_option,
+    compile_overrides,
+    config_options,
+    explicit_topologies,
+    toml_string,
+)
 
 
 def _overrides(
@@ -31,38 +36,13 @@ def _overrides(
         ("run.out", out),
     ):
         if value is not None:
-            extra.append(f"{key}={_toml_string(value)}")
+            extra.append(f"{key}={toml_string(value)}")
     for key, number in (("run.epochs", epochs), ("run.seed", seed)):
         if number is not None:
             extra.append(f"{key}={number}")
     if static:
         extra += ["policy.name='static'", "run.static_baseline=false"]
     return extra
-
-
-def _toml_string(value: str) -> str:
-    return json.dumps(value)  # a JSON string is a valid TOML basic string
-
-
-def _default_task_for_explicit_plugins(manager: Any, registries: Any, raw: dict[str, Any]) -> None:
-    """``--plugin esper.blueprints.transformer`` with no task configured: use that topology's default task."""
-    if isinstance(raw.get("task"), dict) and "name" in raw["task"]:
-        return
-    topologies = {
-        reg.spec.topology
-        for reg in manager.registrations
-        if reg.spec.kind in ("blueprints", "hosts") and manager.infos[reg.plugin].explicit
-    }
-    if len(topologies) != 1:
-        return
-    (topology,) = topologies
-    candidates = [
-        e for e in registries["tasks"] if e.spec.topology == topology and "default" in e.spec.tags
-    ]
-    if candidates:
-        given = raw.get("task")
-        options: dict[str, Any] = given if isinstance(given, dict) else {}
-        raw["task"] = {"name": candidates[0].id, **options}
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -138,6 +118,7 @@ def run(
     quiet: bool,
 ) -> None:
     """Grow a network on a task with a controller, next to the same host kept static."""
+    from esper.config.defaults import add_topology_task
     from esper.config.loading import load_raw, structure
     from esper.registry import Registries
 
@@ -148,11 +129,11 @@ def run(
         _overrides(overrides, task, policy, epochs, device, seed, out, static)
         + compile_overrides(compile_),
     )
-    _default_task_for_explicit_plugins(manager, registries, raw)
+    add_topology_task(raw, registries, explicit_topologies(manager))
     if policy_checkpoint is not None:
         _use_policy_checkpoint(raw, policy_checkpoint)
     config = structure(raw, registries, source=", ".join(config_files) or None)
-    _execute(manager, registries, config, resume_dir=None, quiet=quiet)
+    execute_growth(manager, registries, config, resume_dir=None, quiet=quiet)
 
 
 def _use_policy_checkpoint(raw: dict[str, Any], path: Path) -> None:
@@ -179,40 +160,7 @@ def _use_policy_checkpoint(raw: dict[str, Any], path: Path) -> None:
     raw["policy"] = section
 
 
-@click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--quiet", is_flag=True, help="No per-epoch progress lines.")
-@click.pass_context
-def resume(ctx: click.Context, run_dir: Path, quiet: bool) -> None:
-    """Continue a stopped run (esper run or esper train) from its last checkpoint."""
-    from esper.config.loading import load_raw, structure
-    from esper.errors import EsperError
-    from esper.registry import Registries
-
-    config_path = run_dir / "config.toml"
-    if not config_path.exists():
-        raise EsperError(f"{run_dir} is not a run directory (no config.toml)")
-    if (run_dir / "policy.pt").exists() and not (run_dir / "checkpoint.pt").exists():
-        from esper.cli.cmd_train import train
-
-        ctx.invoke(train, resume_dir=run_dir, quiet=quiet)  # an `esper train` run
-        return
-    if not (run_dir / "checkpoint.pt").exists():
-        # Checked before the session opens, so the run directory is left as it is.
-        raise EsperError(
-            f"{run_dir} has no checkpoint to resume from (checkpoint.pt or policy.pt): the run "
-            "stopped before its first one; start it again"
-        )
-    from esper.rundir.checkpoint import load_checkpoint
-
-    load_checkpoint(run_dir / "checkpoint.pt")  # unreadable: fail before the session writes
-    manager = get_manager(ctx)
-    registries = Registries(manager)
-    config = structure(load_raw([config_path]), registries, source=str(config_path))
-    _execute(manager, registries, config, resume_dir=run_dir, quiet=quiet)
-
-
-def _execute(
+def execute_growth(
     manager: Any, registries: Any, config: Any, *, resume_dir: Path | None, quiet: bool
 ) -> None:
     from esper.cli.progress import RunProgress

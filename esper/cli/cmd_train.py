@@ -7,9 +7,14 @@ from typing import Any
 
 import click
 
-from esper.cli.cmd_run import _default_task_for_explicit_plugins, _toml_string
 from esper.cli.main import get_manager
-from esper.cli.options import compile_option, compile_overrides, config_options
+from esper.cli.options import (
+    compile_option,
+    compile_overrides,
+    config_options,
+    explicit_topologies,
+    toml_string,
+)
 
 
 def _overrides(overrides: tuple[str, ...], options: dict[str, Any]) -> list[str]:
@@ -25,7 +30,7 @@ def _overrides(overrides: tuple[str, ...], options: dict[str, Any]) -> list[str]
         ("out", "run.out"),
     ):
         if options[flag] is not None:
-            extra.append(f"{key}={_toml_string(options[flag])}")
+            extra.append(f"{key}={toml_string(options[flag])}")
     for flag, key in (
         ("episodes", "train.episodes"),
         ("envs", "train.envs"),
@@ -37,17 +42,6 @@ def _overrides(overrides: tuple[str, ...], options: dict[str, Any]) -> list[str]
     if options["ray_address"] is not None and options["runner"] is None:
         extra.append("runner.name='ray'")  # an address only means something to the ray runner
     return extra
-
-
-def _with_train_defaults(raw: dict[str, Any]) -> None:
-    from esper.config import TRAIN_COMPONENTS
-
-    for key, name in TRAIN_COMPONENTS.items():
-        section = raw.get(key)
-        if section is None:
-            raw[key] = {"name": name}
-        elif isinstance(section, dict) and "name" not in section:
-            section["name"] = name
 
 
 @click.command()
@@ -95,23 +89,25 @@ def train(
 ) -> None:
     """Train a growth controller across many host-training episodes."""
     from esper.cli.progress import TrainProgress
+    from esper.config.defaults import add_topology_task, add_train_defaults
     from esper.config.loading import load_raw, structure
     from esper.errors import EsperError
     from esper.recipes.train import CHECKPOINT_NAME, TrainingRun
     from esper.registry import Registries
+    from esper.rundir import layout
     from esper.rundir.session import RunSession
 
     manager = get_manager(ctx)
     registries = Registries(manager)
     if resume_dir is not None:
-        config_path = resume_dir / "config.toml"
+        config_path = resume_dir / layout.CONFIG
         if not (resume_dir / CHECKPOINT_NAME).exists() or not config_path.exists():
             raise EsperError(f"{resume_dir} is not a training run directory (no {CHECKPOINT_NAME})")
         config = structure(load_raw([config_path]), registries, source=str(config_path))
     else:
         raw = load_raw(config_files, _overrides(overrides, options) + compile_overrides(compile_))
-        _default_task_for_explicit_plugins(manager, registries, raw)
-        _with_train_defaults(raw)
+        add_topology_task(raw, registries, explicit_topologies(manager))
+        add_train_defaults(raw, registries)
         config = structure(raw, registries, source=", ".join(config_files) or None)
     session = RunSession(
         manager,

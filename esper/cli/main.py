@@ -18,12 +18,11 @@ from esper.errors import EsperError
 
 #: Core subcommands: name -> "module:attribute" of a click command.
 CORE_COMMANDS: dict[str, str] = {
-    "bench": "esper.cli.cmd_bench:bench",
     "blueprints": "esper.cli.cmd_blueprints:blueprints",
     "config": "esper.cli.cmd_config:config",
     "plugins": "esper.cli.cmd_plugins:plugins",
     "report": "esper.cli.cmd_report:report",
-    "resume": "esper.cli.cmd_run:resume",
+    "resume": "esper.cli.cmd_resume:resume",
     "runs": "esper.cli.cmd_runs:runs",
     "run": "esper.cli.cmd_run:run",
     "train": "esper.cli.cmd_train:train",

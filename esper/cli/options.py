@@ -1,7 +1,8 @@
-"""Options shared by every command that reads a run configuration."""
+"""Options and helpers shared by the commands that read a run configuration."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -44,3 +45,17 @@ def compile_option(func: F) -> F:
 def compile_overrides(compile_: bool) -> list[str]:
     """The ``--set`` override ``--compile`` stands for."""
     return ["compile.enabled=true"] if compile_ else []
+
+
+def toml_string(value: str) -> str:
+    """``value`` as a TOML literal for ``--set`` (a JSON string is a valid TOML basic string)."""
+    return json.dumps(value)
+
+
+def explicit_topologies(manager: Any) -> set[str]:
+    """The topologies of the hosts and blueprints that plugins named with ``--plugin`` add."""
+    return {
+        reg.spec.topology
+        for reg in manager.registrations
+        if reg.spec.kind in ("blueprints", "hosts") and manager.infos[reg.plugin].explicit
+    }

@@ -3,7 +3,6 @@
 from esper.config.loading import apply_override, load_raw, resolve, structure, unstructure
 from esper.config.schema import (
     COMPONENT_KINDS,
-    TRAIN_COMPONENTS,
     Component,
     EsperConfig,
     RunSection,
@@ -13,7 +12,6 @@ from esper.engine.options import CompileSection
 
 __all__ = [
     "COMPONENT_KINDS",
-    "TRAIN_COMPONENTS",
     "CompileSection",
     "Component",
     "EsperConfig",

@@ -24,10 +24,9 @@ import cattrs
 from cattrs.v import format_exception
 from packaging.requirements import InvalidRequirement, Requirement
 
+from esper.config.defaults import default_id, default_sinks
 from esper.config.schema import (
     COMPONENT_KINDS,
-    DEFAULT_COMPONENTS,
-    DEFAULT_SINKS,
     RUN_LIFECYCLE_DEFAULTS,
     Component,
     EsperConfig,
@@ -306,7 +305,7 @@ def structure(
     components: dict[str, Component] = {}
     for key, kind in COMPONENT_KINDS.items():
         comp = _structure_component(
-            raw.get(key), f"{ROOT}.{key}", registries, kind, DEFAULT_COMPONENTS.get(key), problems
+            raw.get(key), f"{ROOT}.{key}", registries, kind, default_id(registries, kind), problems
         )
         if comp is not None:
             components[key] = comp
@@ -338,7 +337,7 @@ def _structure_sinks(
 ) -> dict[str, Component]:
     path = f"{ROOT}.telemetry"
     if telemetry is None:
-        telemetry = {"sinks": {name: {} for name in DEFAULT_SINKS}}
+        telemetry = {"sinks": {name: {} for name in default_sinks(registries)}}
     if not isinstance(telemetry, dict):
         problems.append(f"{path}: must be a table")
         return {}

@@ -40,20 +40,10 @@ COMPONENT_KINDS: dict[str, str] = {
     "runner": "runners",
 }
 
-#: Component chosen when a config does not name one.
-DEFAULT_COMPONENTS: dict[str, str] = {
-    "task": "image",
-    "policy": "heuristic",
-    "governor": "default",
-}
-
 #: Lifecycle gate settings of a run where the config does not set them. The gates' own
 #: defaults are the prior system's, tuned for 150-epoch episodes; a run defaults to
 #: 40 epochs, so a seed trains for 5 epochs (not 10) before it may blend.
 RUN_LIFECYCLE_DEFAULTS: dict[str, object] = {"min_training_epochs": 5}
-
-#: Sinks selected when the config has no [telemetry] table.
-DEFAULT_SINKS: tuple[str, ...] = ("jsonl",)
 
 
 def _check_device(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -112,15 +102,6 @@ class TrainSection:
     #: Write the policy checkpoint every this many updates (and after the last); at most
     #: the largest episode count, beyond which it means the same.
     checkpoint_every: int = attrs.field(default=1, validator=[v.gt(0), v.le(1_000_000)])
-
-
-#: Components ``esper train`` selects when the config does not name them.
-TRAIN_COMPONENTS: dict[str, str] = {
-    "policy": "lstm",
-    "agent": "ppo",
-    "reward": "contribution",
-    "runner": "vectorized",
-}
 
 
 @attrs.frozen(kw_only=True)

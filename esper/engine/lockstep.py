@@ -190,6 +190,41 @@ def execute_in_turn(
         yield env.act(action)
 
 
+@attrs.define(eq=False)
+class _Episode(Generic[E]):
+    """One environment's episode as the loop follows it."""
+
+    env: E
+    #: The environment's buffer row.
+    row: int
+    #: Its column in the loop's recurrent state.
+    column: int
+    reward_sum: float = 0.0
+    rolled_back: bool = False
+    lost: bool = False
+    #: The last executed epoch, and the accuracy and loss of the first observed one.
+    last: EpochResult | None = None
+    first: tuple[float, float] | None = None
+    ops: Counter[str] = attrs.field(factory=Counter)
+
+    def result(self) -> EpisodeResult:
+        env, done = self.env, self.last
+        stages = [r.state.stage for r in env.model.records.values() if r.state is not None]
+        return EpisodeResult(
+            env=self.row,
+            seed=env.seed,
+            epochs=env.epoch,
+            val_accuracy=done.val_accuracy if done is not None else float("nan"),
+            val_loss=done.val_loss if done is not None else float("nan"),
+            reward=self.reward_sum,
+            rolled_back=self.rolled_back,
+            params_total=env.model.parameter_counts().total,
+            seeds_fossilized=stages.count(Stage.FOSSILIZED),
+            actions=dict(self.ops),
+            lost=self.lost,
+        )
+
+
 class LockstepLoop(Generic[E]):
     """Runs one episode in each of a group of environments (buffer rows ``rows``)."""
 
@@ -204,116 +239,27 @@ class LockstepLoop(Generic[E]):
         self.execute = execute
 
     def run(self, envs: Sequence[E], rows: Sequence[int]) -> list[EpisodeResult]:
-        job, policy, buffer = self.job, self.job.policy, self.job.buffer
-        n = len(envs)
-        if n != len(rows):
+        if len(envs) != len(rows):
             raise ValueError("one buffer row per environment")
-        policy.build(envs[0].model.slot_ids)
-        hidden = policy.initial_hidden(n)
+        episodes = [
+            _Episode(env, row, i) for i, (env, row) in enumerate(zip(envs, rows, strict=True))
+        ]
+        self.job.policy.build(envs[0].model.slot_ids)
+        hidden = self.job.policy.initial_hidden(len(envs))
         steps = envs[0].max_epochs
-        active = list(range(n))
-        reward_sums = [0.0] * n
-        rolled_back = [False] * n
-        lost = [False] * n
-        last: list[EpochResult | None] = [None] * n
-        first: list[tuple[float, float] | None] = [None] * n
-        ops: list[Counter[str]] = [Counter() for _ in range(n)]
+        active = episodes
         for t in range(steps):
-            missing = self.advance([envs[i] for i in active]) or ()
-            for j in missing:
-                i = active[j]
-                lost[i] = True
-                if t > 0:
-                    # V(s_t) never arrived: bootstrap from V(s_{t-1}), the closest estimate.
-                    buffer.end_episode(rows[i], t - 1, terminal=False)
-                    buffer.set_bootstrap([rows[i]], buffer.values[rows[i], t - 1].reshape(1))
-            survivors = []
-            for i in active:
-                if lost[i]:
-                    continue
-                observed = envs[i].pending
-                if observed is None:
-                    raise RuntimeError("advance() left an environment unobserved")
-                if first[i] is None:
-                    first[i] = (observed.val_accuracy, observed.val_loss)
-                if observed.rolled_back:
-                    rolled_back[i] = True
-                    envs[i].pending = None
-                    if t > 0:
-                        buffer.end_episode(rows[i], t - 1, terminal=True)
-                else:
-                    survivors.append(i)
-            active = survivors
+            active = self._observe(active, t)
+            if active:
+                active = self._decide_and_act(active, t, hidden)
             if not active:
                 break
-            index, state = _select(hidden, active)
-            decision = policy.act([envs[i].pending.signals for i in active], state)  # type: ignore[union-attr]
-            _store(hidden, index, decision.step.hidden)
-            executed = self.execute([envs[i] for i in active], decision.actions)
-            kept: list[int] = []
-            rewards = []
-            for j, (i, result) in enumerate(zip(active, executed, strict=True)):
-                if result is None:
-                    lost[i] = True
-                    if t > 0:
-                        # Transition t never got its reward; the decision's V(s_t) is exactly
-                        # the bootstrap that truncating after step t - 1 needs.
-                        buffer.end_episode(rows[i], t - 1, terminal=False)
-                        buffer.set_bootstrap([rows[i]], decision.step.value[j : j + 1])
-                    continue
-                kept.append(j)
-                last[i] = result
-                ops[i][result.action.op.name] += 1
-                init = first[i]
-                context = reward_context(
-                    result,
-                    initial_accuracy=None if init is None else init[0],
-                    initial_loss=None if init is None else init[1],
-                )
-                breakdown = job.rewards[i](context)
-                value = breakdown.total
-                if job.emit is not None:
-                    self._report_suspicions(rows[i], context, breakdown)
-                reward_sums[i] += value
-                rewards.append(value)
-                if job.on_epoch is not None:
-                    job.on_epoch(rows[i], result)
-            if len(kept) < len(active):
-                decision = _take(decision, kept)
-                active = [active[j] for j in kept]
-            if not active:
-                break
-            active_rows = [rows[i] for i in active]
-            buffer.record(active_rows, t, decision)
-            buffer.set_rewards(active_rows, t, rewards)
         if active:
-            for i in active:
-                buffer.end_episode(rows[i], steps - 1, terminal=False)
-            _, state = _select(hidden, active)
-            final = policy.act([envs[i].peek_signals() for i in active], state, deterministic=True)
-            buffer.set_bootstrap([rows[i] for i in active], final.step.value)
-        results = []
-        for i, env in enumerate(envs):
-            done = last[i]
-            stages = [r.state.stage for r in env.model.records.values() if r.state is not None]
-            results.append(
-                EpisodeResult(
-                    env=rows[i],
-                    seed=env.seed,
-                    epochs=env.epoch,
-                    val_accuracy=done.val_accuracy if done is not None else float("nan"),
-                    val_loss=done.val_loss if done is not None else float("nan"),
-                    reward=reward_sums[i],
-                    rolled_back=rolled_back[i],
-                    params_total=env.model.parameter_counts().total,
-                    seeds_fossilized=stages.count(Stage.FOSSILIZED),
-                    actions=dict(ops[i]),
-                    lost=lost[i],
-                )
-            )
-            if job.emit is not None:
-                r = results[-1]
-                job.emit(
+            self._truncate(active, steps, hidden)
+        results = [episode.result() for episode in episodes]
+        if self.job.emit is not None:
+            for r in results:
+                self.job.emit(
                     EpisodeFinished(
                         env_id=r.env,
                         epoch=r.epochs,
@@ -321,6 +267,96 @@ class LockstepLoop(Generic[E]):
                     )
                 )
         return results
+
+    def _observe(self, active: list[_Episode[E]], t: int) -> list[_Episode[E]]:
+        """The first half of epoch ``t`` for every active episode; returns those that go on
+        (not lost, not rolled back)."""
+        buffer = self.job.buffer
+        for j in self.advance([e.env for e in active]) or ():
+            episode = active[j]
+            episode.lost = True
+            if t > 0:
+                # V(s_t) never arrived: bootstrap from V(s_{t-1}), the closest estimate.
+                buffer.end_episode(episode.row, t - 1, terminal=False)
+                buffer.set_bootstrap([episode.row], buffer.values[episode.row, t - 1].reshape(1))
+        survivors = []
+        for episode in active:
+            if episode.lost:
+                continue
+            observed = episode.env.pending
+            if observed is None:
+                raise RuntimeError("advance() left an environment unobserved")
+            if episode.first is None:
+                episode.first = (observed.val_accuracy, observed.val_loss)
+            if observed.rolled_back:
+                episode.rolled_back = True
+                episode.env.pending = None
+                if t > 0:
+                    buffer.end_episode(episode.row, t - 1, terminal=True)
+            else:
+                survivors.append(episode)
+        return survivors
+
+    def _decide_and_act(
+        self, active: list[_Episode[E]], t: int, hidden: Hidden
+    ) -> list[_Episode[E]]:
+        """One batched decision for the active episodes, executed and scored; returns those
+        still running (an environment lost while acting drops out)."""
+        job, buffer = self.job, self.job.buffer
+        index, state = _select(hidden, [e.column for e in active])
+        decision = job.policy.act([e.env.pending.signals for e in active], state)  # type: ignore[union-attr]
+        _store(hidden, index, decision.step.hidden)
+        executed = self.execute([e.env for e in active], decision.actions)
+        kept: list[int] = []
+        rewards = []
+        for j, (episode, result) in enumerate(zip(active, executed, strict=True)):
+            if result is None:
+                episode.lost = True
+                if t > 0:
+                    # Transition t never got its reward; the decision's V(s_t) is exactly
+                    # the bootstrap that truncating after step t - 1 needs.
+                    buffer.end_episode(episode.row, t - 1, terminal=False)
+                    buffer.set_bootstrap([episode.row], decision.step.value[j : j + 1])
+                continue
+            kept.append(j)
+            rewards.append(self._score(episode, result))
+        if len(kept) < len(active):
+            decision = _take(decision, kept)
+            active = [active[j] for j in kept]
+        if active:
+            buffer.record([e.row for e in active], t, decision)
+            buffer.set_rewards([e.row for e in active], t, rewards)
+        return active
+
+    def _score(self, episode: _Episode[E], result: EpochResult) -> float:
+        """The raw reward of one executed step (and the episode's bookkeeping)."""
+        job = self.job
+        episode.last = result
+        episode.ops[result.action.op.name] += 1
+        init = episode.first
+        context = reward_context(
+            result,
+            initial_accuracy=None if init is None else init[0],
+            initial_loss=None if init is None else init[1],
+        )
+        breakdown = job.rewards[episode.column](context)  # by position in the group
+        if job.emit is not None:
+            self._report_suspicions(episode.row, context, breakdown)
+        episode.reward_sum += breakdown.total
+        if job.on_epoch is not None:
+            job.on_epoch(episode.row, result)
+        return breakdown.total
+
+    def _truncate(self, active: list[_Episode[E]], steps: int, hidden: Hidden) -> None:
+        """The time limit ends the surviving episodes: bootstrap from V of their final state."""
+        buffer = self.job.buffer
+        for episode in active:
+            buffer.end_episode(episode.row, steps - 1, terminal=False)
+        _, state = _select(hidden, [e.column for e in active])
+        final = self.job.policy.act(
+            [e.env.peek_signals() for e in active], state, deterministic=True
+        )
+        buffer.set_bootstrap([e.row for e in active], final.step.value)
 
     def _report_suspicions(
         self, row: int, context: RewardContext, breakdown: RewardBreakdown

@@ -31,6 +31,7 @@ from esper.lifecycle import Stage
 from esper.recipes.factory import EnvironmentFactory, resolve_device
 from esper.recipes.interrupt import RunInterrupted, StopRequest
 from esper.registry import Registries
+from esper.rundir import layout
 from esper.rundir.atomic import write_text_atomic
 from esper.rundir.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from esper.rundir.session import RunSession
@@ -38,8 +39,8 @@ from esper.telemetry.events import RunResumed
 
 log = structlog.get_logger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.pt"
-SUMMARY_NAME = "summary.json"
+CHECKPOINT_NAME = layout.RUN_CHECKPOINT
+SUMMARY_NAME = layout.SUMMARY
 
 Progress = Callable[[str, EpochResult, Environment], None]
 

@@ -41,13 +41,14 @@ from esper.registry import Entry, Registries
 from esper.registry.specs import RewardSpec
 from esper.rl.observation import feature_size
 from esper.rl.rollout import RolloutBuffer
+from esper.rundir import layout
 from esper.rundir.atomic import write_text_atomic
 from esper.rundir.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from esper.rundir.session import RunSession
 from esper.telemetry.events import RunResumed
 
-CHECKPOINT_NAME = "policy.pt"
-SUMMARY_NAME = "summary.json"
+CHECKPOINT_NAME = layout.POLICY_CHECKPOINT
+SUMMARY_NAME = layout.SUMMARY
 CHECKPOINT_SCHEMA = 1
 #: Spacing of environment seeds (a prime, so nearby root seeds do not share episodes).
 SEED_STRIDE = 1009

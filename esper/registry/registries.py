@@ -47,6 +47,8 @@ class Registry(Generic[S]):
         self.kind = kind
         self.label = KIND_LABELS.get(kind, kind)
         self._entries: dict[str, Entry[S]] = {}
+        #: In load order (esper's own plugins first): `tagged` answers in this order.
+        self._loaded: list[Entry[S]] = []
         conflicts: dict[str, list[str]] = {}
         for entry in entries:
             if entry.id in self._entries:
@@ -55,6 +57,7 @@ class Registry(Generic[S]):
                 )
             else:
                 self._entries[entry.id] = entry
+                self._loaded.append(entry)
         if conflicts:
             lines = [
                 f"{cid} registered by {', '.join(plugins)}"
@@ -76,6 +79,10 @@ class Registry(Generic[S]):
 
     def filter(self, where: Callable[[S], bool]) -> list[Entry[S]]:
         return [e for e in self if where(e.spec)]
+
+    def tagged(self, tag: str) -> list[Entry[S]]:
+        """The entries carrying ``tag``, in the order their plugins were loaded."""
+        return [e for e in self._loaded if tag in e.spec.tags]
 
     def get(self, key: str, *, where: Callable[[S], bool] | None = None) -> Entry[S]:
         """Look up by id, or by bare name when it is unique among the candidates."""

@@ -60,6 +60,17 @@ def import_ref(ref: str) -> Any:
     return obj
 
 
+#: Tags the core gives a meaning (any other tag is a free-form label). When several plugins
+#: tag a component of one kind alike, the first loaded wins (esper's own plugins load first).
+#: ``default``: the component a run uses when its config names none of this kind.
+DEFAULT = "default"
+#: ``train-default``: the component ``esper train`` uses when its config names none.
+TRAIN_DEFAULT = "train-default"
+#: ``topology-default``: the task for its topology, when ``--plugin`` names the topology's
+#: plugin and the config names no task.
+TOPOLOGY_DEFAULT = "topology-default"
+
+
 @attrs.frozen(kw_only=True)
 class Spec:
     """Fields shared by every registration record.
@@ -67,7 +78,9 @@ class Spec:
     ``name`` is the short name inside the registering plugin; the registry id is
     ``"<plugin>:<name>"``. ``factory`` builds the component; it receives the structured config
     object (or nothing when ``config_cls`` is None) plus kind-specific keyword arguments that
-    the hook reference documents. ``tags`` are free-form labels for listing and filtering.
+    the hook reference documents. ``tags`` are labels for listing and filtering; `DEFAULT`,
+    `TRAIN_DEFAULT` and `TOPOLOGY_DEFAULT` make a component the one picked when a config names
+    none (this is how esper's defaults are chosen: the core names no plugin).
     """
 
     kind: ClassVar[str] = "component"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from esper.report.data import ReportError, RunData, load_run
 from esper.report.html import RenderedChart, RunSection, render_page
+from esper.rundir import layout
 
 CHARTS_DIR = "charts"
 INDEX_NAME = "index.html"
@@ -25,7 +26,7 @@ MATPLOTLIB_MISSING = (
 
 def default_out(run_dirs: Sequence[Path]) -> Path:
     """``RUN_DIR/report`` for one run, ``FIRST_RUN_DIR/report-compare`` for several."""
-    return run_dirs[0] / ("report" if len(run_dirs) == 1 else "report-compare")
+    return run_dirs[0] / (layout.REPORT if len(run_dirs) == 1 else layout.COMPARE)
 
 
 def require_matplotlib() -> None:

@@ -10,21 +10,16 @@ naming the file and the line.
 
 from __future__ import annotations
 
-import json
 import math
-import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import attrs
 
-from esper.errors import EsperError, TelemetryError
-from esper.telemetry.events import read_event_objects
-
-CONFIG_NAME = "config.toml"
-EVENTS_NAME = "events.jsonl"
-SUMMARY_NAME = "summary.json"
+from esper.errors import TelemetryError
+from esper.rundir import layout
+from esper.rundir.layout import RunFileError
 
 RunKind = Literal["run", "train"]
 SeedMarkKind = Literal["germinated", "fossilized", "pruned"]
@@ -32,7 +27,7 @@ SeedMarkKind = Literal["germinated", "fossilized", "pruned"]
 T = TypeVar("T")
 
 
-class ReportError(EsperError):
+class ReportError(RunFileError):
     """A run directory cannot be reported on (missing or malformed files)."""
 
 
@@ -262,14 +257,6 @@ class _Fields:
         return list(value)
 
 
-def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Decoded event objects of ``path`` with their line numbers; malformed lines raise."""
-    try:
-        yield from read_event_objects(path)
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
-
-
 _SEED_KINDS: dict[str, SeedMarkKind] = {
     "seed.germinated": "germinated",
     "seed.fossilized": "fossilized",
@@ -419,8 +406,13 @@ class _Builder:
         self._clear_pending()
 
 
-def _read_events(path: Path, builder: _Builder) -> None:
-    for lineno, data in _lines(path):
+def _read_events(run_dir: Path, builder: _Builder) -> None:
+    path = run_dir / layout.EVENTS
+    try:
+        lines = layout.read_events(run_dir)
+    except RunFileError as exc:
+        raise ReportError(str(exc)) from None
+    for lineno, data in lines:
         builder.add(_Fields(data, f"{path}:{lineno}"))
     builder.finish()
 
@@ -443,31 +435,6 @@ def _history_updates(history: object, path: Path) -> list[UpdatePoint]:
     return points
 
 
-def _read_summary(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    if not isinstance(data, dict):
-        raise ReportError(f"{path}: must hold a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _read_config(path: Path) -> tuple[dict[str, Any], str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: cannot read: {exc}") from None
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as exc:
-        raise ReportError(f"{path}: not valid TOML: {exc}") from None
-
-
 def load_run(path: str | Path) -> RunData:
     """Read one run directory (``esper run`` or ``esper train``) into a `RunData`.
 
@@ -479,22 +446,17 @@ def load_run(path: str | Path) -> RunData:
     if not path.is_dir():
         what = "no such directory" if not path.exists() else "not a directory"
         raise ReportError(f"{path}: not a run directory ({what})")
-    config_path, events_path, summary_path = (
-        path / CONFIG_NAME,
-        path / EVENTS_NAME,
-        path / SUMMARY_NAME,
-    )
-    if not config_path.is_file():
-        raise ReportError(
-            f"{path}: not a run directory (no {CONFIG_NAME}; esper run and esper train write one)"
-        )
-    if not events_path.is_file() and not summary_path.is_file():
-        raise ReportError(f"{path}: run directory has neither {EVENTS_NAME} nor {SUMMARY_NAME}")
-    config, config_text = _read_config(config_path)
-    summary = _read_summary(summary_path) if summary_path.is_file() else None
+    events_path, summary_path = path / layout.EVENTS, path / layout.SUMMARY
+    try:
+        config, config_text = layout.read_config(path)
+        summary = layout.read_summary(path)
+    except RunFileError as exc:
+        raise ReportError(str(exc)) from None
+    if not events_path.is_file() and summary is None:
+        raise ReportError(f"{path}: run directory has neither {layout.EVENTS} nor {layout.SUMMARY}")
     builder = _Builder()
     if events_path.is_file():
-        _read_events(events_path, builder)
+        _read_events(path, builder)
 
     # esper run's summary has no "command"; without a summary, run.started says.
     training = summary.get("command") == "train" if summary is not None else builder.training

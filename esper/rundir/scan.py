@@ -20,28 +20,20 @@ appends a new pair):
 
 from __future__ import annotations
 
-import json
 import math
+import os
 import time
-import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
-from esper.errors import EsperError, TelemetryError
-from esper.telemetry.events import read_event_objects
+from esper.errors import EsperError
+from esper.rundir import layout
 
-CONFIG_NAME = "config.toml"
-EVENTS_NAME = "events.jsonl"
-SUMMARY_NAME = "summary.json"
-#: Checkpoint file of each command (``esper run`` / ``esper train``).
-CHECKPOINTS = {"run": "checkpoint.pt", "train": "policy.pt"}
 #: A run without ``run.ended`` whose event log is older than this is taken to be dead.
 STALE_AFTER_S = 3600.0
-
-#: Files of which at least one marks a directory as a run directory.
-_RUN_FILES = (CONFIG_NAME, EVENTS_NAME, SUMMARY_NAME, "log.jsonl", *CHECKPOINTS.values())
 
 
 class Unreadable(Exception):
@@ -106,7 +98,7 @@ def scan(directory: str | Path, *, now: float | None = None) -> list[RunInfo]:
 
 
 def _is_run_dir(path: Path) -> bool:
-    return path.is_dir() and any((path / name).exists() for name in _RUN_FILES)
+    return path.is_dir() and any((path / name).exists() for name in layout.RUN_FILES)
 
 
 def read_run(run_dir: Path, *, now: float | None = None) -> RunInfo:
@@ -121,9 +113,9 @@ def read_run(run_dir: Path, *, now: float | None = None) -> RunInfo:
 
 
 def _read(run_dir: Path, now: float) -> RunInfo:
-    config = _read_config(run_dir / CONFIG_NAME)
+    config = _read_config(run_dir)
     problems: list[str] = []
-    events = _read_events(run_dir / EVENTS_NAME, problems)
+    events = _read_events(run_dir, problems)
     info = RunInfo(run_id=run_dir.name, path=str(run_dir), status="unknown", problems=problems)
     run_table = _table(config, "run")
     info.task = _name(config, "task")
@@ -139,8 +131,7 @@ def _read(run_dir: Path, now: float) -> RunInfo:
     else:
         info.unit = "epochs"
         info.total = _int(run_table.get("epochs"))
-    checkpoints = [n for n in CHECKPOINTS.values() if (run_dir / n).is_file()]
-    info.checkpoint = checkpoints[0] if checkpoints else None
+    info.checkpoint = layout.checkpoint(run_dir)
 
     ended, open_since = _sessions(events)
     if ended == "finished":
@@ -148,7 +139,7 @@ def _read(run_dir: Path, now: float) -> RunInfo:
     elif ended is not None:
         info.status = "resumable" if info.checkpoint else ended
     else:
-        age = now - _mtime(run_dir / EVENTS_NAME)
+        age = now - _mtime(run_dir / layout.EVENTS)
         if age < STALE_AFTER_S:
             info.status = "running?"
         else:
@@ -157,43 +148,40 @@ def _read(run_dir: Path, now: float) -> RunInfo:
     _progress_from_events(info, events)
     info.wall_time_s = _wall_time(events, open_since)
     if info.status == "finished":
-        _from_summary(info, _read_summary(run_dir / SUMMARY_NAME))
+        _from_summary(info, _read_summary(run_dir))
     return info
 
 
-def _read_config(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise Unreadable(f"no {CONFIG_NAME}")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise Unreadable(f"{CONFIG_NAME}: {exc}") from None
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    return _readable(run_dir, lambda: layout.read_config(run_dir)[0])
 
 
-def _read_events(path: Path, problems: list[str] | None = None) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise Unreadable(f"no {EVENTS_NAME}")
-    try:
-        # A listing should show what can still be read: a bad line is skipped, and named (file
-        # and line) in ``problems``.
-        events = [data for _, data in read_event_objects(path, strict=False, skipped=problems)]
-    except (OSError, TelemetryError) as exc:
-        raise Unreadable(f"{EVENTS_NAME}: {exc}") from None
+def _read_events(run_dir: Path, problems: list[str] | None = None) -> list[dict[str, Any]]:
+    # A listing should show what can still be read: a bad line is skipped, and named (file and
+    # line) in ``problems``.
+    pairs = _readable(run_dir, lambda: layout.read_events(run_dir, strict=False, skipped=problems))
+    events = [data for _, data in pairs]
     if not any(e["type"] == "run.started" for e in events):
-        raise Unreadable(f"{EVENTS_NAME} has no run.started event")
+        raise Unreadable(f"{layout.EVENTS} has no run.started event")
     return events
 
 
-def _read_summary(path: Path) -> dict[str, Any]:
+def _read_summary(run_dir: Path) -> dict[str, Any]:
+    summary = _readable(run_dir, lambda: layout.read_summary(run_dir))
+    if summary is None:
+        raise Unreadable(f"finished, but no {layout.SUMMARY}")
+    return summary
+
+
+T = TypeVar("T")
+
+
+def _readable(run_dir: Path, read: Callable[[], T]) -> T:
+    """``read()``, a `layout.RunFileError` becoming `Unreadable` with paths relative to the run."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise Unreadable(f"finished, but no {SUMMARY_NAME}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Unreadable(f"{SUMMARY_NAME}: {exc}") from None
-    if not isinstance(data, dict):
-        raise Unreadable(f"{SUMMARY_NAME}: not a JSON object")
-    return data
+        return read()
+    except layout.RunFileError as exc:
+        raise Unreadable(str(exc).replace(f"{run_dir}{os.sep}", "")) from None
 
 
 def _mtime(path: Path) -> float:
@@ -233,7 +221,7 @@ def _command(run_dir: Path, config: dict[str, Any], events: list[dict[str, Any]]
             if command == "train":
                 return "train"
             break
-    for command, name in CHECKPOINTS.items():
+    for command, name in layout.CHECKPOINTS.items():
         if (run_dir / name).is_file():
             return command
     return "train" if "agent" in config else None
@@ -305,7 +293,7 @@ def _from_summary(info: RunInfo, summary: dict[str, Any]) -> None:
         info.done = info.total = epochs
     grown = summary.get("grown")
     if not isinstance(grown, dict):
-        raise Unreadable(f"{SUMMARY_NAME}: no 'grown' arm")
+        raise Unreadable(f"{layout.SUMMARY}: no 'grown' arm")
     best = _finite(_float(grown.get("best_val_accuracy")))
     if best is not None:
         info.accuracy = best

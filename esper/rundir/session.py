@@ -32,6 +32,7 @@ from esper.errors import EsperError
 from esper.registry import Registries
 from esper.registry.context import RunContext
 from esper.registry.manager import EsperPluginManager
+from esper.rundir import layout
 from esper.rundir.atomic import remove_stale_temporaries, write_text_atomic
 from esper.telemetry import Event, Sink, TelemetryBus
 from esper.telemetry.events import RunEnded, RunStarted
@@ -39,7 +40,6 @@ from esper.telemetry.events import RunEnded, RunStarted
 log = structlog.get_logger(__name__)
 
 #: Checkpoint files of ``esper run`` and ``esper train``, for the hint after a stopped run.
-CHECKPOINT_NAMES = ("checkpoint.pt", "policy.pt")
 
 
 def new_run_id() -> str:
@@ -76,7 +76,7 @@ class RunSession:
     @property
     def checkpoint(self) -> Path | None:
         """The run's checkpoint file (``checkpoint.pt`` or ``policy.pt``), if one exists."""
-        for name in CHECKPOINT_NAMES:
+        for name in layout.CHECKPOINTS.values():
             if (self.run_dir / name).is_file():
                 return self.run_dir / name
         return None
@@ -107,7 +107,7 @@ class RunSession:
         for stale in remove_stale_temporaries(self.run_dir):
             log.info("removed a temporary file left by an interrupted write", path=str(stale))
         config_data = unstructure(self.config)
-        write_text_atomic(self.run_dir / "config.toml", tomli_w.dumps(config_data))
+        write_text_atomic(self.run_dir / layout.CONFIG, tomli_w.dumps(config_data))
         registry = Registries(self.manager)["telemetry_sinks"]
         sinks: list[tuple[str, Sink]] = []
         # Handed to the bus as they are built, so that a later one failing closes them.
@@ -117,7 +117,7 @@ class RunSession:
             self.bus.sinks.append((name, sink))
         self._context = structlog.contextvars.bound_contextvars(run_id=self.run_id)
         self._context.__enter__()
-        self._log_handler = logs.add_run_log(self.run_dir)
+        self._log_handler = logs.add_run_log(self.run_dir / layout.LOG)
         self.manager.hook.esper_configure.call_historic(kwargs={"config": self.config})
         self.manager.hook.esper_run_start(run=self.context)
         self.emit(RunStarted(command=self.command, config=config_data))

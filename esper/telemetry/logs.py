@@ -3,7 +3,7 @@
 Library and plugin code only ever calls ``structlog.get_logger(__name__)``; configuring logging
 is the application's job, so only the CLI (and the test fixtures) call `configure`. Human
 output goes to stderr (stdout belongs to command output such as ``--json``); a run also gets
-machine-readable JSON lines in ``run_dir/log.jsonl``. Both go through the standard library's
+machine-readable JSON lines in the run directory's ``log.jsonl``. Both go through the standard library's
 logging, so warnings from torch and other libraries land in the same places.
 """
 
@@ -91,9 +91,10 @@ class _RunLogHandler(logging.FileHandler):
             self.failed = True
 
 
-def add_run_log(run_dir: Path) -> logging.Handler:
-    """Also write every log record as JSON to ``run_dir/log.jsonl``; returns the handler to remove."""
-    handler = _RunLogHandler(run_dir / "log.jsonl", encoding="utf-8")
+def add_run_log(path: Path) -> logging.Handler:
+    """Also write every log record as JSON to ``path`` (a run's ``log.jsonl``); returns the
+    handler to remove."""
+    handler = _RunLogHandler(path, encoding="utf-8")
     handler.set_name(_FILE_HANDLER_NAME)
     handler.setLevel(logging.INFO)
     handler.setFormatter(

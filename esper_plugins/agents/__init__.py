@@ -15,6 +15,7 @@ from esper.plugin import AgentSpec, hookimpl
 def esper_agents() -> Iterator[AgentSpec]:
     yield AgentSpec(
         name="ppo",
+        tags=("train-default",),
         factory="esper_plugins.agents.ppo:PPOAgent",
         config_cls="esper_plugins.agents.config:PPOConfig",
         summary="Clipped PPO over the factored action space: per-head ratios with causal masks, GAE, reward and value normalisers.",

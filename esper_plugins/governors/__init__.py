@@ -17,6 +17,7 @@ from esper_plugins.governors import events as _events  # noqa: F401  (registers 
 def esper_governors() -> Iterator[GovernorSpec]:
     yield GovernorSpec(
         name="default",
+        tags=("default",),
         factory="esper_plugins.governors.default:build_default_governor",
         config_cls="esper_plugins.governors.config:DefaultGovernorConfig",
         summary=(

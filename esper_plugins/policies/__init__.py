@@ -15,6 +15,7 @@ from esper.plugin import PolicySpec, hookimpl
 def esper_policies() -> Iterator[PolicySpec]:
     yield PolicySpec(
         name="heuristic",
+        tags=("default",),
         factory="esper_plugins.policies.heuristic:HeuristicPolicy",
         config_cls="esper_plugins.policies.config:HeuristicConfig",
         summary="Germinates on a plateau, advances seeds through the gates, fossilizes contributors, prunes failures.",

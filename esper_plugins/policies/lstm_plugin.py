@@ -15,6 +15,7 @@ from esper.plugin import PolicySpec, hookimpl
 def esper_policies() -> Iterator[PolicySpec]:
     yield PolicySpec(
         name="lstm",
+        tags=("train-default",),
         factory="esper_plugins.policies.lstm:LSTMPolicy",
         config_cls="esper_plugins.policies.config:LSTMConfig",
         summary="Recurrent actor-critic over factored, masked actions (untrained unless given weights).",

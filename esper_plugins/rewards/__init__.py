@@ -16,6 +16,7 @@ from esper.plugin import RewardSpec, hookimpl
 def esper_rewards() -> Iterator[RewardSpec]:
     yield RewardSpec(
         name="contribution",
+        tags=("train-default",),
         factory="esper_plugins.rewards.contribution:ContributionReward",
         config_cls="esper_plugins.rewards.config:ContributionRewardConfig",
         summary=(

@@ -23,6 +23,7 @@ def esper_runners() -> Iterator[RunnerSpec]:
     )
     yield RunnerSpec(
         name="vectorized",
+        tags=("train-default",),
         factory="esper_plugins.runners.vectorized:VectorizedRunner",
         config_cls="esper_plugins.runners.config:VectorizedConfig",
         summary="All environments in lock-step: batched policy inference, one CUDA stream per environment.",

@@ -68,9 +68,12 @@ _TASKS: tuple[tuple[str, str, str, str, str], ...] = (
 )
 
 
-#: The task `esper run` picks for a topology when none is configured (e.g. with
-#: ``--plugin esper.blueprints.transformer``).
-_DEFAULTS = {"image", "stories"}
+#: Tags: ``default`` is the task a run uses when its config names none; ``topology-default``
+#: the task picked for its topology (``esper run --plugin esper.blueprints.transformer``).
+_TAGS: dict[str, tuple[str, ...]] = {
+    "image": ("default", "topology-default"),
+    "stories": ("topology-default",),
+}
 
 
 @hookimpl
@@ -82,5 +85,5 @@ def esper_tasks() -> Iterator[TaskSpec]:
             factory=factory,
             config_cls=f"{_CONFIG}:{config_cls}",
             summary=summary,
-            tags=("default",) if name in _DEFAULTS else (),
+            tags=_TAGS.get(name, ()),
         )

@@ -90,7 +90,6 @@ def main() -> int:
         c.esper("blueprints")
         c.esper("blueprints", "--topology", "mlp", "--json")
         c.esper("config", "show", "--set", "run.epochs=2")
-        c.esper("bench", "--list")
 
         # esper run, resume, report, runs list.
         before = set(runs.iterdir())

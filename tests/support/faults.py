@@ -153,21 +153,32 @@ def poison_losses(
     patch: Patch = _setattr,
 ) -> None:
     """The validation loss of ``(arm, epoch)`` reads NaN (``nan``) or `SPIKE_LOSS` (``spikes``)."""
-    from esper.engine.environment import Environment
+    import attrs
+
+    import esper.engine.environment as environment
 
     nan_at, spike_at = set(map(tuple, nan)), set(map(tuple, spikes))
-    real = Environment._read_evaluation
+    real = environment.Environment._read_epoch
 
-    def read(self: Any, values: Any, ablate: Any) -> Any:
-        loss, acc, contributions, all_off = real(values, ablate)  # a staticmethod
+    def read_epoch(self: Any) -> Any:
         key = (self.arm, self.epoch)
-        if key in nan_at:
-            loss = math.nan
-        elif key in spike_at:
-            loss = SPIKE_LOSS
-        return loss, acc, contributions, all_off
+        if key not in nan_at | spike_at:
+            return real(self)
+        loss = math.nan if key in nan_at else SPIKE_LOSS
+        clean = environment.read_evaluation
 
-    patch(Environment, "_read_evaluation", read)
+        def poisoned(values: Any, ablate: Any) -> Any:
+            return attrs.evolve(clean(values, ablate), val_loss=loss)
+
+        # The epoch's figures are read with the loss poisoned; everything after (the seeds'
+        # non-finite check, the governor) sees it as it would a real one.
+        environment.read_evaluation = poisoned  # type: ignore[assignment]
+        try:
+            return real(self)
+        finally:
+            environment.read_evaluation = clean  # type: ignore[assignment]
+
+    patch(environment.Environment, "_read_epoch", read_epoch)
 
 
 class DataPathCrash(OSError):

@@ -14,13 +14,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from esper.bench.suite import Figure, benchmark
-from esper.bench.timing import compare, ratio
 from esper.config import EsperConfig, resolve
 from esper.recipes.grow import GrowthRun
 from esper.registry import Registries
 from esper.registry.manager import build_manager
 from esper.rundir.session import RunSession
+
+from esper_bench.suite import Figure, benchmark
+from esper_bench.timing import compare, ratio
 
 #: A short run on a small image task: long enough to germinate a seed, short enough to repeat.
 RUN_OVERRIDES = (

@@ -2,7 +2,7 @@
 
 Run it on a CUDA machine::
 
-    python -m esper.bench.gpu_check --out gpu-results
+    python -m esper_bench.gpu_check --out gpu-results
 
 Sections (each writes its figures into ``gpu_check.json`` as soon as it finishes, so a run
 cut short keeps what it measured):
@@ -24,8 +24,9 @@ cut short keeps what it measured):
 * ``grow_cifar_scale`` — ``esper run``'s two arms (static vs heuristic growth) on the
   embedded image task at CIFAR-10 scale (50,000 training and 10,000 validation images).
 
-``--dry-run`` runs every section on the CPU at toy sizes (the test suite does this), so the
-script cannot rot between GPU sessions.
+``--dry-run`` runs every section on the CPU at toy sizes (esper-bench's tests do this), so the
+script cannot rot between GPU sessions. It drives esper's internals directly (runners, recipes,
+run sessions), as a measuring tool may and a plugin must not.
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from esper.bench.timing import compare, ratio
 from esper.config import resolve
 from esper.registry import Registries
 from esper.registry.manager import build_manager
 from esper.rundir.atomic import write_text_atomic
+
+from esper_bench.timing import compare, ratio
 
 
 def _sync(device: torch.device) -> None:

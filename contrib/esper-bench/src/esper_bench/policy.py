@@ -16,9 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-
-from esper.bench.suite import Figure, benchmark
-from esper.bench.timing import compare, ratio
 from esper.contracts.signals import Signals, SlotView
 from esper.growth.catalog import BlueprintCatalog
 from esper.lifecycle import Stage
@@ -26,6 +23,9 @@ from esper.registry import Registries
 from esper.registry.manager import build_manager
 from esper.rl.distributions import MaskedCategorical
 from esper.rl.observation import Observation
+
+from esper_bench.suite import Figure, benchmark
+from esper_bench.timing import compare, ratio
 
 SLOTS = ("r0c0", "r0c1", "r0c2")
 _CYCLE = (

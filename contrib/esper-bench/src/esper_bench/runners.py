@@ -18,12 +18,12 @@ import tempfile
 from typing import Any
 
 import torch
-
-from esper.bench.suite import Figure, benchmark
-from esper.bench.timing import compare, ratio
 from esper.config import resolve
 from esper.registry import Registries
 from esper.registry.manager import build_manager
+
+from esper_bench.suite import Figure, benchmark
+from esper_bench.timing import compare, ratio
 
 ENVS = 4
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-
-from esper.bench.policy import SLOTS, _policy, _signals
-from esper.bench.suite import Figure, benchmark
-from esper.bench.timing import compare, ratio
 from esper.registry.specs import import_ref
 from esper.rl.observation import feature_size
 from esper.rl.rollout import RolloutBuffer
+
+from esper_bench.policy import SLOTS, _policy, _signals
+from esper_bench.suite import Figure, benchmark
+from esper_bench.timing import compare, ratio
 
 ENVS, STEPS = 4, 150
 
@@ -90,7 +90,7 @@ def _reference_update(
 
 @benchmark("ppo_update")
 def ppo_update(quick: bool) -> list[Figure]:
-    # The plugin package is imported lazily by reference (esper itself does not depend on it).
+    # By reference: esper_plugins ships in esper-nn, whose own configuration type-checks it.
     ppo_agent = import_ref("esper_plugins.agents.ppo:PPOAgent")
     ppo_config = import_ref("esper_plugins.agents.config:PPOConfig")
     ours_policy, catalog = _policy()

@@ -1,4 +1,8 @@
-"""``esper bench``: run the benchmark suite and write bench.json / bench.md."""
+"""``esper bench``: run the benchmark suite and write bench.json / bench.md.
+
+Registered as a plugin command by `esper_bench.plugin`; the suite (and torch) is imported only
+when the command runs.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ def bench(
     names: tuple[str, ...], quick: bool, out_dir: Path, docs_page: Path | None, list_only: bool
 ) -> None:
     """Run benchmarks (all by default) and write their figures as JSON and markdown."""
-    from esper.bench import suite
+    from esper_bench import suite
 
     if list_only:
         for name in suite.available():

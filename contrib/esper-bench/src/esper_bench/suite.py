@@ -1,4 +1,8 @@
-"""The benchmark registry and runner: ``esper bench`` writes ``bench.json`` and ``bench.md``."""
+"""The benchmark registry and runner: ``esper bench`` writes ``bench.json`` and ``bench.md``.
+
+The benchmark modules import esper's internal modules on purpose: they time them (see the
+package docstring).
+"""
 
 from __future__ import annotations
 
@@ -12,19 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-
 from esper.rundir.atomic import write_text_atomic
 
 #: Modules whose import registers benchmarks (each adds its functions with `benchmark`).
 BENCHMARK_MODULES: tuple[str, ...] = (
-    "esper.bench.slots",
-    "esper.bench.engine",
-    "esper.bench.startup",
-    "esper.bench.policy",
-    "esper.bench.ppo",
-    "esper.bench.runners",
-    "esper.bench.telemetry",
-    "esper.bench.memory",
+    "esper_bench.slots",
+    "esper_bench.engine",
+    "esper_bench.startup",
+    "esper_bench.policy",
+    "esper_bench.ppo",
+    "esper_bench.runners",
+    "esper_bench.telemetry",
+    "esper_bench.memory",
 )
 
 

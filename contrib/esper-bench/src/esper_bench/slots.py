@@ -19,16 +19,16 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
-
-from esper.bench.suite import Figure, benchmark
-from esper.bench.timing import compare, ratio
 from esper.growth.catalog import BlueprintCatalog
 from esper.growth.host import SlottedHost
 from esper.growth.model import MorphogeneticModel
 from esper.lifecycle import Stage
 from esper.registry import Registries
 from esper.registry.manager import build_manager
+from torch import nn
+
+from esper_bench.suite import Figure, benchmark
+from esper_bench.timing import compare, ratio
 
 
 def _registries() -> Registries:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from esper.bench import gpu_check
+from esper_bench import gpu_check
 
 
 def test_gpu_check_dry_run_passes_every_section(tmp_path: Path) -> None:

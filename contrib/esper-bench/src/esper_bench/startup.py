@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from esper.bench.suite import Figure, benchmark
+from esper_bench.suite import Figure, benchmark
 
 
 @benchmark("cli_startup")

@@ -10,13 +10,13 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import nn
-
-from esper.bench.suite import Figure, benchmark
-from esper.bench.timing import compare, ratio
 from esper.engine.environment import Environment
 from esper.registry import Registries
 from esper.registry.manager import build_manager
+from torch import nn
+
+from esper_bench.suite import Figure, benchmark
+from esper_bench.timing import compare, ratio
 
 
 @benchmark("engine_epoch")

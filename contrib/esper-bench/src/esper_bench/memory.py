@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 
-from esper.bench.suite import Figure, benchmark
+from esper_bench.suite import Figure, benchmark
 
 # Runs `argv` in a grandchild and prints the grandchild's peak RSS in KiB (Linux units).
 _WRAPPER = (

@@ -1,7 +1,7 @@
 """Ray runner vs vectorized runner on this machine, and what a cluster would gain.
 
-``python -m esper_runner_ray.bench --out DIR`` (about 5 minutes on 2 quiet CPU cores;
-``--quick`` for a smoke run) does, in one process:
+``python -m esper_bench.ray --out DIR`` (about 5 minutes on 2 quiet CPU cores; ``--quick`` for
+a smoke run; needs the ray runner installed too, the ``ray`` extra) does, in one process:
 
 1. the same update (same config, seeds, episodes) with the vectorized runner and with the ray
    runner on a local Ray instance, and with the vectorized runner at one torch thread (as
@@ -28,7 +28,9 @@
    epoch); U(K): the PPO update, measured (at one thread) on the run's rollout and scaled to
    K * T steps (its cost is proportional to the rollout's size).
 
-Writes ``DIR/ray_bench.json`` and prints a summary.
+Writes ``DIR/ray_bench.json`` and prints a summary. Like the rest of esper_bench it measures
+esper's internals (the training recipe, the lock-step loop, the run session) and the ray
+runner's, so it imports internal modules that a plugin must not.
 """
 
 from __future__ import annotations
@@ -53,7 +55,6 @@ from esper.recipes.train import TrainingRun
 from esper.registry import Registries
 from esper.registry.manager import build_manager
 from esper.rundir.session import RunSession
-
 from esper_runner_ray.config import RayRunnerConfig
 from esper_runner_ray.runner import RayRunner, connect, machine_cpus
 
