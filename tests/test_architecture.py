@@ -102,3 +102,26 @@ def test_an_old_module_path_warns_and_is_the_moved_module(old: str, new: str) ->
     messages = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
     assert messages == [f"{old} moved to {new} in esper 0.2 and will be removed in 0.3; "
                         "import from esper.plugin instead"]  # fmt: skip
+
+
+#: The sizes a newcomer can read in one sitting (issue 16's limits, with a little slack).
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 70
+MAX_TOP_LEVEL_MODULES = 10
+
+
+def test_modules_and_functions_stay_readable_in_one_sitting() -> None:
+    too_long = []
+    for path in (ROOT / "esper").rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        name = str(path.relative_to(ROOT))
+        if len(source.splitlines()) > MAX_MODULE_LINES:
+            too_long.append(f"{name}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}:{node.lineno} {node.name}: {length} lines")
+    assert too_long == []
+    top_level = sorted(p.name for p in (ROOT / "esper").glob("*.py"))
+    assert len(top_level) <= MAX_TOP_LEVEL_MODULES, top_level

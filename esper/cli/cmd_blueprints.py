@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from esper.cli.main import get_manager
 from esper.errors import RegistryError
 from esper.registry.specs import BlueprintSpec, HostSpec
+
+if TYPE_CHECKING:
+    from esper.registry import Registries
 
 #: Width used when --dim is not given and no host of the blueprint's topology declares its
 #: `esper.registry.specs.HostSpec.feature_width`.
@@ -55,7 +58,24 @@ def blueprints(ctx: click.Context, topology: str | None, dim: int | None, as_jso
     """List seed blueprints: id, topology, plugin, identity at birth, parameters at --dim."""
     from esper.registry import Registries
 
-    registries = Registries(get_manager(ctx))
+    rows = blueprint_rows(Registries(get_manager(ctx)), topology, dim)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no blueprints installed")
+        return
+    _echo_table(rows)
+    for r in rows:
+        if r["error"]:
+            click.echo(f"{r['id']}: cannot build at dim {r['dim']}: {r['error']}", err=True)
+
+
+def blueprint_rows(
+    registries: Registries, topology: str | None, dim: int | None
+) -> list[dict[str, Any]]:
+    """One row per blueprint (of ``topology``, if given), as ``--json`` prints them, sorted by
+    topology and size; a blueprint that cannot be built has ``params`` None and an ``error``."""
     entries = list(registries["blueprints"])
     host_widths = default_widths(entry.spec for entry in registries["hosts"])
     if topology is not None:
@@ -90,13 +110,11 @@ def blueprints(ctx: click.Context, topology: str | None, dim: int | None, as_jso
             }
         )
     rows.sort(key=lambda r: (r["topology"], r["params"] is None, r["params"] or 0, r["id"]))
+    return rows
 
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo("no blueprints installed")
-        return
+
+def _echo_table(rows: list[dict[str, Any]]) -> None:
+    """The rows as a plain, aligned table on stdout."""
     headers = ("id", "topology", "plugin", "identity", "dim", "params")
     table = [
         (
@@ -117,6 +135,3 @@ def blueprints(ctx: click.Context, topology: str | None, dim: int | None, as_jso
             for i, cell in enumerate(row)
         ]
         click.echo("  ".join(cells).rstrip())
-    for r in rows:
-        if r["error"]:
-            click.echo(f"{r['id']}: cannot build at dim {r['dim']}: {r['error']}", err=True)

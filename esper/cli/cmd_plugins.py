@@ -166,8 +166,6 @@ def import_name_clashes() -> list[str]:
 
 def diagnose(manager: EsperPluginManager) -> list[str]:
     """Every problem `esper plugins doctor` reports (empty when healthy)."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
     from esper.registry import Registries, command_conflicts
 
     problems: list[str] = []
@@ -177,11 +175,7 @@ def diagnose(manager: EsperPluginManager) -> list[str]:
     candidates, shadowed = discover_entry_points()
     for cand in candidates + shadowed:
         module = cand.entry_point.module
-        try:
-            missing = importlib.util.find_spec(module) is None
-        except (ImportError, ValueError):
-            missing = True
-        if missing:
+        if _module_missing(module):
             problems.append(
                 f"entry point {cand.name!r} of {cand.distribution} names module {module!r}, which does not exist "
                 "(stale install? reinstall or uninstall the distribution)"
@@ -201,28 +195,46 @@ def diagnose(manager: EsperPluginManager) -> list[str]:
         if key == CORE_DISTRIBUTION or key in seen_dists:
             continue
         seen_dists.add(key)
-        for text in md.distribution(cand.distribution).requires or []:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                continue
-            if req.marker and not req.marker.evaluate({"extra": ""}):
-                continue
-            if normalize_dist_name(req.name) == FOREIGN_NAME:
-                problems.append(
-                    f"{cand.distribution} requires {text!r}: on the package index that name is "
-                    f"an unrelated library; esper is distributed as {CORE_DISTRIBUTION!r}"
-                )
-                continue
-            if normalize_dist_name(req.name) != CORE_DISTRIBUTION:
-                continue
-            if req.specifier and not req.specifier.contains(__version__, prereleases=True):
-                problems.append(
-                    f"{cand.distribution} requires {text!r} but {CORE_DISTRIBUTION} {__version__} is installed"
-                )
+        problems.extend(_core_requirement_problems(cand.distribution))
 
     problems.extend(Registries(manager).conflicts())
     problems.extend(command_conflicts(manager, set(CORE_COMMANDS)))
+    return problems
+
+
+def _module_missing(module: str) -> bool:
+    """Whether ``module`` cannot be found (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is None
+    except (ImportError, ValueError):
+        return True
+
+
+def _core_requirement_problems(distribution: str) -> list[str]:
+    """Problems with what a plugin distribution requires of esper: the unrelated ``esper`` of
+    the package index, or a version of esper-nn other than the one installed."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    problems: list[str] = []
+    for text in md.distribution(distribution).requires or []:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if req.marker and not req.marker.evaluate({"extra": ""}):
+            continue
+        if normalize_dist_name(req.name) == FOREIGN_NAME:
+            problems.append(
+                f"{distribution} requires {text!r}: on the package index that name is "
+                f"an unrelated library; esper is distributed as {CORE_DISTRIBUTION!r}"
+            )
+            continue
+        if normalize_dist_name(req.name) != CORE_DISTRIBUTION:
+            continue
+        if req.specifier and not req.specifier.contains(__version__, prereleases=True):
+            problems.append(
+                f"{distribution} requires {text!r} but {CORE_DISTRIBUTION} {__version__} is installed"
+            )
     return problems
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,10 @@ from esper.cli.options import (
     explicit_topologies,
     toml_string,
 )
+
+if TYPE_CHECKING:
+    from esper.config import EsperConfig
+    from esper.registry import Registries
 
 
 def _overrides(overrides: tuple[str, ...], options: dict[str, Any]) -> list[str]:
@@ -89,26 +93,17 @@ def train(
 ) -> None:
     """Train a growth controller across many host-training episodes."""
     from esper.cli.progress import TrainProgress
-    from esper.config.defaults import add_topology_task, add_train_defaults
-    from esper.config.loading import load_raw, structure
-    from esper.errors import EsperError
     from esper.recipes.train import CHECKPOINT_NAME, TrainingRun
     from esper.registry import Registries
-    from esper.rundir import layout
     from esper.rundir.session import RunSession
 
     manager = get_manager(ctx)
     registries = Registries(manager)
     if resume_dir is not None:
-        config_path = resume_dir / layout.CONFIG
-        if not (resume_dir / CHECKPOINT_NAME).exists() or not config_path.exists():
-            raise EsperError(f"{resume_dir} is not a training run directory (no {CHECKPOINT_NAME})")
-        config = structure(load_raw([config_path]), registries, source=str(config_path))
+        config = _resumed_config(resume_dir, registries)
     else:
-        raw = load_raw(config_files, _overrides(overrides, options) + compile_overrides(compile_))
-        add_topology_task(raw, registries, explicit_topologies(manager))
-        add_train_defaults(raw, registries)
-        config = structure(raw, registries, source=", ".join(config_files) or None)
+        raw_overrides = _overrides(overrides, options) + compile_overrides(compile_)
+        config = _new_config(manager, registries, config_files, raw_overrides)
     session = RunSession(
         manager,
         config,
@@ -138,3 +133,29 @@ def train(
         f"{last.get('mean_accuracy', float('nan')):.2f}%, mean reward "
         f"{last.get('mean_reward', float('nan')):+.3f}; policy: {session.run_dir / CHECKPOINT_NAME}"
     )
+
+
+def _resumed_config(resume_dir: Path, registries: Registries) -> EsperConfig:
+    """The config of the training run in ``resume_dir`` (its own, as it was written)."""
+    from esper.config.loading import load_raw, structure
+    from esper.errors import EsperError
+    from esper.recipes.train import CHECKPOINT_NAME
+    from esper.rundir import layout
+
+    config_path = resume_dir / layout.CONFIG
+    if not (resume_dir / CHECKPOINT_NAME).exists() or not config_path.exists():
+        raise EsperError(f"{resume_dir} is not a training run directory (no {CHECKPOINT_NAME})")
+    return structure(load_raw([config_path]), registries, source=str(config_path))
+
+
+def _new_config(
+    manager: Any, registries: Registries, config_files: tuple[str, ...], overrides: list[str]
+) -> EsperConfig:
+    """The config of a new training run: the files and overrides, over esper train's defaults."""
+    from esper.config.defaults import add_topology_task, add_train_defaults
+    from esper.config.loading import load_raw, structure
+
+    raw = load_raw(config_files, overrides)
+    add_topology_task(raw, registries, explicit_topologies(manager))
+    add_train_defaults(raw, registries)
+    return structure(raw, registries, source=", ".join(config_files) or None)

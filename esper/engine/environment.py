@@ -18,7 +18,6 @@ and augmentation come from generators of their own, saved in checkpoints.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,14 +39,14 @@ from esper.engine.epoch import (
     read_evaluation,
     resolve_amp,
 )
-from esper.engine.events import HostStabilized, PlateauDetected, ShapleyComputed
+from esper.engine.events import HostStabilized, PlateauDetected
 from esper.engine.executor import ActionExecutor
 from esper.engine.options import CompileSection
 from esper.engine.results import EpochResult, Observed, alphas, epoch_completed, epoch_result
 from esper.engine.state import environment_state, restore_environment
+from esper.engine.streams import Streams
 from esper.engine.tracker import SignalTracker
 from esper.errors import EsperError
-from esper.growth.attribution import alpha_overrides, coalition_configs, interactions, shapley
 from esper.growth.catalog import BlueprintCatalog
 from esper.growth.gradient_health import GradientReport
 from esper.growth.host import SlottedHost, memory_format
@@ -103,19 +102,13 @@ class Environment:
         self.snapshot_every = snapshot_every
         #: Stamped on this environment's events (the buffer row in ``esper train``).
         self.env_id = env_id
-        self._rng_cpu = torch.Generator().manual_seed(seed).get_state()
-        self._rng_cuda: torch.Tensor | None = None
-        self._in_own_rng = False
+        self.streams = Streams(seed, device, use_stream=use_stream)
+        self.stream = self.streams.stream
         self.data, self.model = self._grow(task, registries, slots, data, data_dir)
         if compile is not None:
             # The training forward (host and seeds) is compiled, batch dimension dynamic.
             compile_module(self.model, compile, dynamic=None)
-        self.optimizer = torch.optim.SGD(
-            self.model.host_parameters(), lr=self.info.host_lr, momentum=0.9, weight_decay=5e-4
-        )
-        self.model.bind_optimizer(
-            self.optimizer, lr=self.info.seed_lr, momentum=0.9, weight_decay=0.0
-        )
+        self.optimizer = self._optimizer()
         self.data_generator = torch.Generator().manual_seed(seed + 1)
         self.aug_generator = torch.Generator(device=device).manual_seed(seed + 2)
         self.loop = EpochLoop(
@@ -127,22 +120,26 @@ class Environment:
             amp_dtype=resolve_amp(amp, device),
             compiled=compile is not None and compile.enabled,
             batches_per_epoch=batches_per_epoch,
-            data_generator=self.data_generator,
-            aug_generator=self.aug_generator,
+            generators=(self.data_generator, self.aug_generator),
             arm=arm,
         )
         self.execute = ActionExecutor(self.model)
         self.tracker = SignalTracker()
-        # One CUDA stream per environment, so several can train on one GPU at once.
-        self.stream: torch.cuda.Stream | None = (
-            torch.cuda.Stream(device=device) if device.type == "cuda" and use_stream else None
-        )
         self.pending: Observed | None = None
         self.last_signals: Signals | None = None
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         if self.governor is not None:
             self.governor.snapshot(self.model)
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        """SGD for the host; every seed gets a group of its own at germination (removed with
+        its moments at prune)."""
+        optimizer = torch.optim.SGD(
+            self.model.host_parameters(), lr=self.info.host_lr, momentum=0.9, weight_decay=5e-4
+        )
+        self.model.bind_optimizer(optimizer, lr=self.info.seed_lr, momentum=0.9, weight_decay=0.0)
+        return optimizer
 
     def _grow(
         self,
@@ -155,7 +152,7 @@ class Environment:
         """The task's host (in this environment's random stream) as a growing model, and the
         data on the device in the memory format the host declares: batches indexed out of it
         keep that format, so no batch is converted."""
-        with self._own_rng():
+        with self.streams.own():
             host: SlottedHost = task.build_host(registries).to(self.device)
         on_device = (data or load_task_data(task, seed=self.seed, data_dir=data_dir)).to(
             self.device, memory_format=_input_format(host)
@@ -168,25 +165,6 @@ class Environment:
         """The fp16 loss scaler (None without fp16)."""
         return self.loop.scaler
 
-    @contextlib.contextmanager
-    def _own_rng(self) -> Iterator[None]:
-        if self._in_own_rng:
-            yield
-            return
-        cuda = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):
-            torch.set_rng_state(self._rng_cpu)
-            if cuda and self._rng_cuda is not None:
-                torch.cuda.set_rng_state(self._rng_cuda, self.device)
-            self._in_own_rng = True
-            try:
-                yield
-            finally:
-                self._in_own_rng = False
-                self._rng_cpu = torch.get_rng_state()
-                if cuda:
-                    self._rng_cuda = torch.cuda.get_rng_state(self.device)
-
     def _emit(self, event: Event) -> None:
         if self.emit is None:
             return
@@ -196,14 +174,6 @@ class Environment:
         if event.env_id is None and self.env_id is not None:
             changes["env_id"] = self.env_id
         self.emit(attrs.evolve(event, **changes) if changes else event)
-
-    @contextlib.contextmanager
-    def _on_stream(self) -> Iterator[None]:
-        if self.stream is None:
-            yield
-            return
-        with torch.cuda.stream(self.stream):
-            yield
 
     # -- training and evaluation on their own (benchmarks, tools) ---------------------------
 
@@ -236,7 +206,7 @@ class Environment:
         """
         steps = self._observe()
         while True:
-            with self._own_rng(), self._on_stream():
+            with self.streams.own(), self.streams.on_stream():
                 try:
                     next(steps)
                 except StopIteration:
@@ -363,30 +333,16 @@ class Environment:
             self.loop.restart_scaler()
 
     def _shapley(self, slots: list[str]) -> dict[str, float]:
-        """Shapley attribution of the blended seeds over the fused coalition configurations."""
-        coalitions = coalition_configs(slots, seed=self.seed)
-        configs = [alpha_overrides(c, slots) for c in coalitions]
-        values = self.loop.launch_evaluate(configs).tolist()
-        total = max(values[1], 1.0)
-        accuracy = {c: 100.0 * n / total for c, n in zip(coalitions, values[2:], strict=True)}
-        estimates = shapley(slots, accuracy, seed=self.seed)
-        pairs = interactions(slots, accuracy)
-        self._emit(
-            ShapleyComputed(
-                arm=self.arm,
-                values={sid: e.mean for sid, e in estimates.items()},
-                std={sid: e.std for sid, e in estimates.items()},
-                exact=all(e.exact for e in estimates.values()),
-                interactions={f"{a}|{b}": v for (a, b), v in pairs.items()},
-            )
-        )
-        return {sid: e.mean for sid, e in estimates.items()}
+        """Shapley attribution of the blended seeds (`EpochLoop.shapley`), reported."""
+        values, event = self.loop.shapley(slots, seed=self.seed)
+        self._emit(event)
+        return values
 
     # -- the second half --------------------------------------------------------------------
 
     def act(self, action: Action) -> EpochResult:
         """The second half of the epoch: execute ``action`` (WAIT after a rollback) and tick."""
-        with self._own_rng(), self._on_stream():
+        with self.streams.own(), self.streams.on_stream():
             return self._act(action)
 
     def step(self) -> EpochResult:
@@ -395,7 +351,7 @@ class Environment:
         action = Action()
         if not observed.rolled_back:
             # The environment's own random stream: a sampling controller resumes exactly.
-            with self._own_rng():
+            with self.streams.own():
                 action = self.policy.decide(observed.signals)
         return self.act(action)
 
@@ -415,7 +371,7 @@ class Environment:
 
     def apply(self, action: Action) -> bool:
         """Execute an action; an action the lifecycle refuses is a no-op that returns False."""
-        with self._own_rng():
+        with self.streams.own():
             return self.execute(action, epoch=self.epoch)
 
     def _act(self, action: Action) -> EpochResult:

@@ -28,7 +28,9 @@ from torch.amp.grad_scaler import GradScaler
 
 from esper.contracts.task import Augment, Task, TaskData
 from esper.engine.compilation import mark_batch_dynamic
+from esper.engine.events import ShapleyComputed
 from esper.errors import DataError, EsperError
+from esper.growth.attribution import alpha_overrides, coalition_configs, interactions, shapley
 from esper.growth.gradient_health import GradientReport, PendingGradients
 from esper.growth.model import MorphogeneticModel
 from esper.lifecycle import Stage
@@ -146,8 +148,7 @@ class EpochLoop:
         amp_dtype: torch.dtype | None,
         compiled: bool,
         batches_per_epoch: int | None,
-        data_generator: torch.Generator,
-        aug_generator: torch.Generator,
+        generators: tuple[torch.Generator, torch.Generator],
         arm: str,
     ) -> None:
         self.model = model
@@ -158,8 +159,8 @@ class EpochLoop:
         self.amp_dtype = amp_dtype
         self.compiled = compiled
         self.batches_per_epoch = batches_per_epoch
-        self.data_generator = data_generator
-        self.aug_generator = aug_generator
+        # Data order (CPU) and augmentation (on the device): saved in checkpoints.
+        self.data_generator, self.aug_generator = generators
         self.arm = arm
         self.scaler = GradScaler("cuda") if amp_dtype is torch.float16 else None
         #: ``[loss_sum, correct, count]`` (float64, on the device) of the last training pass.
@@ -281,3 +282,22 @@ class EpochLoop:
         return torch.cat(
             [loss_sum.double().reshape(1), count.double().reshape(1), correct.double()]
         )
+
+    def shapley(self, slots: list[str], *, seed: int) -> tuple[dict[str, float], ShapleyComputed]:
+        """Shapley values of the blended ``slots`` over the fused coalition configurations
+        (accuracy, percent points), and the event that reports them."""
+        coalitions = coalition_configs(slots, seed=seed)
+        configs = [alpha_overrides(c, slots) for c in coalitions]
+        values = self.launch_evaluate(configs).tolist()
+        total = max(values[1], 1.0)
+        accuracy = {c: 100.0 * n / total for c, n in zip(coalitions, values[2:], strict=True)}
+        estimates = shapley(slots, accuracy, seed=seed)
+        pairs = interactions(slots, accuracy)
+        event = ShapleyComputed(
+            arm=self.arm,
+            values={sid: e.mean for sid, e in estimates.items()},
+            std={sid: e.std for sid, e in estimates.items()},
+            exact=all(e.exact for e in estimates.values()),
+            interactions={f"{a}|{b}": v for (a, b), v in pairs.items()},
+        )
+        return {sid: e.mean for sid, e in estimates.items()}, event

@@ -23,8 +23,8 @@ def environment_state(env: Environment) -> dict[str, Any]:
         "scaler": env.scaler.state_dict() if env.scaler is not None else None,
         "data_generator": env.data_generator.get_state(),
         "aug_generator": env.aug_generator.get_state(),
-        "rng_cpu": env._rng_cpu,
-        "rng_cuda": env._rng_cuda,
+        "rng_cpu": env.streams.cpu,
+        "rng_cuda": env.streams.cuda,
         "tracker": env.tracker.state_dict(),
         "policy": env.policy.state_dict(),
         "governor": env.governor.state_dict() if env.governor is not None else None,
@@ -34,15 +34,15 @@ def environment_state(env: Environment) -> dict[str, Any]:
 
 def restore_environment(env: Environment, state: dict[str, Any]) -> None:
     """Put ``env`` (built like the one that saved ``state``) in the saved state."""
-    with env._own_rng():  # rebuilding seeds must not disturb anyone's random stream
+    with env.streams.own():  # rebuilding seeds must not disturb anyone's random stream
         env.model.load_grown_state(state["model"])
     env.optimizer.load_state_dict(state["optimizer"])
     if env.scaler is not None and state["scaler"] is not None:
         env.scaler.load_state_dict(state["scaler"])
     env.data_generator.set_state(state["data_generator"])
     env.aug_generator.set_state(state["aug_generator"])
-    env._rng_cpu = state["rng_cpu"]
-    env._rng_cuda = state["rng_cuda"]
+    env.streams.cpu = state["rng_cpu"]
+    env.streams.cuda = state["rng_cuda"]
     env.tracker.load_state_dict(state["tracker"])
     env.policy.load_state_dict(state["policy"])
     if env.governor is not None and state["governor"] is not None:

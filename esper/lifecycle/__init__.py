@@ -5,7 +5,8 @@
   show before it advances.
 * `SeedState` (`esper.lifecycle.state`): the per-seed record and the operations that move it
   (germinate, advance, transition, prune, tick), emitting the telemetry events of
-  `esper.lifecycle.events`.
+  `esper.lifecycle.events`; its measurements (`esper.lifecycle.measurements`) and its
+  plain-JSON form (`esper.lifecycle.persistence`).
 
 The blend amplitude and its controller live in `esper.lifecycle.alpha`. Readers of the prior system:
 this package answers Kasmina's lifecycle and Leyline's stage and gate contracts.
@@ -21,6 +22,7 @@ from esper.lifecycle.events import (
     SeedStageChanged,
 )
 from esper.lifecycle.gates import GATE_FOR_TARGET, GateConfig, GateLevel, GateResult, QualityGates
+from esper.lifecycle.persistence import STATE_SCHEMA_VERSION
 from esper.lifecycle.stages import (
     ACTIVE_STAGES,
     FAILURE_STAGES,
@@ -38,7 +40,7 @@ from esper.lifecycle.stages import (
     one_hot,
     stage_index,
 )
-from esper.lifecycle.state import AUTO_PRUNE_REASONS, STATE_SCHEMA_VERSION, SeedState
+from esper.lifecycle.state import AUTO_PRUNE_REASONS, SeedState
 
 __all__ = [
     "ACTIVE_STAGES",

@@ -12,13 +12,22 @@ The model emits ``seed.non_finite`` when a seed's output or gradients held an in
 (`esper.growth.model.MorphogeneticModel.prune_non_finite`).
 
 Every field is a plain JSON type; stages and gates are given by name (``"TRAINING"``, ``"G2"``).
+`gate_evaluated_event`, `stage_changed_event` and `arrival_event` build the events of a
+`SeedState` from the record.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 
+from esper.lifecycle.stages import Stage
 from esper.telemetry.events import Event, register_event
+
+if TYPE_CHECKING:
+    from esper.lifecycle.gates import GateResult
+    from esper.lifecycle.state import SeedState
 
 
 @attrs.frozen(kw_only=True)
@@ -98,3 +107,79 @@ class SeedNonFinite(SeedEvent):
     stage: str
     cause: str
     pruned: bool
+
+
+def gate_evaluated_event(
+    state: SeedState, target: Stage, result: GateResult, *, strict: bool, epoch: int | None
+) -> SeedGateEvaluated:
+    """The evaluation ``result`` of the gate of ``state``'s move to ``target``."""
+    return SeedGateEvaluated(
+        epoch=epoch,
+        seed_id=state.seed_id,
+        slot_id=state.slot_id,
+        blueprint_id=state.blueprint_id,
+        gate=result.gate.name,
+        stage=state.stage.name,
+        target_stage=target.name,
+        passed=result.passed,
+        score=result.score,
+        strict=strict,
+        checks_passed=list(result.checks_passed),
+        checks_failed=list(result.checks_failed),
+        message=result.message,
+    )
+
+
+def stage_changed_event(
+    state: SeedState, source: Stage, target: Stage, spent: int, *, epoch: int | None
+) -> SeedStageChanged:
+    """``state`` has just moved from ``source`` (after ``spent`` epochs there) to ``target``."""
+    return SeedStageChanged(
+        epoch=epoch,
+        seed_id=state.seed_id,
+        slot_id=state.slot_id,
+        blueprint_id=state.blueprint_id,
+        from_stage=source.name,
+        to_stage=target.name,
+        epochs_in_stage=spent,
+        epochs_total=state.epochs_total,
+    )
+
+
+def arrival_event(
+    state: SeedState, source: Stage, target: Stage, *, epoch: int | None
+) -> SeedEvent | None:
+    """The event that follows ``state``'s stage change from ``source`` into ``target``, for the
+    stages that have one (GERMINATED, FOSSILIZED, PRUNED)."""
+    if target is Stage.GERMINATED:
+        return SeedGerminated(
+            epoch=epoch,
+            seed_id=state.seed_id,
+            slot_id=state.slot_id,
+            blueprint_id=state.blueprint_id,
+            seed_params=state.seed_params,
+        )
+    if target is Stage.FOSSILIZED:
+        return SeedFossilized(
+            epoch=epoch,
+            seed_id=state.seed_id,
+            slot_id=state.slot_id,
+            blueprint_id=state.blueprint_id,
+            contribution=state.contribution,
+            epochs_total=state.epochs_total,
+            seed_params=state.seed_params,
+        )
+    if target is Stage.PRUNED:
+        return SeedPruned(
+            epoch=epoch,
+            seed_id=state.seed_id,
+            slot_id=state.slot_id,
+            blueprint_id=state.blueprint_id,
+            from_stage=source.name,
+            reason=state.prune_reason or "unspecified",
+            initiator=state.prune_initiator or "system",
+            auto=state.auto_pruned,
+            contribution=state.contribution,
+            epochs_total=state.epochs_total,
+        )
+    return None

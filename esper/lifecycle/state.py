@@ -23,30 +23,32 @@ optional ``emit`` callback):
   i.e. after 1 + N + R = 7 ticks.
 
 * `record_accuracy` (once per epoch), `record_gradient_health`, `record_gradient_ratio` and
-  `record_contribution` feed measurements in.
+  `record_contribution` feed measurements in (`esper.lifecycle.measurements`).
 
+`to_dict` / `from_dict` write and read the record's plain-JSON form
+(`esper.lifecycle.persistence`); the events are built in `esper.lifecycle.events`.
 The record is plain Python: the torch side (the slot) owns the seed module and reacts to
 stage changes (gradient isolation, freeing the module on prune, copying alpha to a buffer).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 
-from esper.lifecycle.alpha import AlphaController, AlphaControllerError
+from esper.lifecycle.alpha import AlphaController
 from esper.lifecycle.errors import IllegalTransition, LifecycleError
-from esper.lifecycle.events import (
-    SeedFossilized,
-    SeedGateEvaluated,
-    SeedGerminated,
-    SeedPruned,
-    SeedStageChanged,
-)
+from esper.lifecycle.events import arrival_event, gate_evaluated_event, stage_changed_event
 from esper.lifecycle.gates import GATE_FOR_TARGET, GATED_MOVES, GateResult, QualityGates
+from esper.lifecycle.measurements import DEFAULT_GRADIENT_EMA_DECAY, SeedMeasurements
+from esper.lifecycle.persistence import (
+    FIELD_KINDS,
+    STATE_SCHEMA_VERSION,
+    encode_record,
+    parse_record,
+)
 from esper.lifecycle.stages import (
     TRANSITIONS,
     Stage,
@@ -56,11 +58,19 @@ from esper.lifecycle.stages import (
 )
 from esper.telemetry.events import Event
 
-#: Version of the `SeedState.to_dict` layout; `from_dict` refuses any other.
-STATE_SCHEMA_VERSION = 1
+# Constants that moved to the modules above stay importable from here.
+__all__ = [
+    "AUTO_PRUNE_REASONS",
+    "DEFAULT_EMBARGO_TICKS",
+    "DEFAULT_GRADIENT_EMA_DECAY",
+    "DEFAULT_RESET_TICKS",
+    "STATE_SCHEMA_VERSION",
+    "EmitFn",
+    "SeedState",
+]
+
 DEFAULT_EMBARGO_TICKS = 5
 DEFAULT_RESET_TICKS = 1
-DEFAULT_GRADIENT_EMA_DECAY = 0.9
 #: Prune reasons that mean "the system removed the seed", not the policy.
 AUTO_PRUNE_REASONS: frozenset[str] = frozenset(
     {
@@ -72,11 +82,6 @@ AUTO_PRUNE_REASONS: frozenset[str] = frozenset(
     }
 )
 
-#: Stages in which the seed exists and `record_accuracy` counts epochs.
-_LIVE_STAGES = frozenset(
-    {Stage.GERMINATED, Stage.TRAINING, Stage.BLENDING, Stage.HOLDING, Stage.FOSSILIZED}
-)
-
 EmitFn = Callable[[Event], object]
 
 
@@ -84,17 +89,8 @@ def _to_stage(value: object) -> Stage:
     return Stage.parse(value)
 
 
-def _finite(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{what} must be a number, got {type(value).__name__}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{what} must be finite, got {value!r}")
-    return number
-
-
 @attrs.define(kw_only=True)
-class SeedState:
+class SeedState(SeedMeasurements):
     """Lifecycle record of one seed. Create it with `SeedState.germinate` (or `from_dict`)."""
 
     seed_id: str
@@ -172,38 +168,6 @@ class SeedState:
         """Current blend amplitude (the controller's alpha)."""
         return self.alpha_controller.alpha
 
-    @property
-    def improvement_since_stage_start(self) -> float | None:
-        """Accuracy change in pp since the current stage began; None if not measured."""
-        if self.current_accuracy is None or self.accuracy_at_stage_start is None:
-            return None
-        return self.current_accuracy - self.accuracy_at_stage_start
-
-    @property
-    def total_improvement(self) -> float | None:
-        """Accuracy change in pp since the first record; None if not measured."""
-        if self.current_accuracy is None or self.accuracy_at_start is None:
-            return None
-        return self.current_accuracy - self.accuracy_at_start
-
-    @property
-    def contribution_velocity(self) -> float | None:
-        """Change between the last two contribution measurements; None with fewer than two."""
-        if self.contribution is None or self.previous_contribution is None:
-            return None
-        return self.contribution - self.previous_contribution
-
-    @property
-    def contribution_age(self) -> int | None:
-        """Epochs recorded since the last contribution measurement; None if never measured."""
-        if self.contribution_measured_at is None:
-            return None
-        return self.epochs_total - self.contribution_measured_at
-
-    @property
-    def gradient_measured(self) -> bool:
-        return self.gradient_health is not None
-
     # -- construction ---------------------------------------------------------------------
 
     @classmethod
@@ -275,6 +239,17 @@ class SeedState:
         goes through `prune`, the cooldown through `tick`, HOLDING -> BLENDING through
         `transition`. Emits ``seed.gate_evaluated`` whatever the outcome.
         """
+        chosen = self._advance_target(target)
+        result = gates.evaluate(GATE_FOR_TARGET[chosen], self)
+        self._emit(
+            gate_evaluated_event(self, chosen, result, strict=gates.config.strict, epoch=epoch)
+        )
+        if result.passed:
+            self._move(chosen, epoch)
+        return result
+
+    def _advance_target(self, target: Stage | int | str | None) -> Stage:
+        """The stage `advance` moves to; raises unless that is a gated forward move now."""
         chosen = default_target(self._stage) if target is None else Stage.parse(target)
         if chosen is None:
             raise IllegalTransition(
@@ -298,27 +273,7 @@ class SeedState:
             raise LifecycleError(
                 f"seed {self.seed_id!r} has finished its cooldown; a new seed needs a new SeedState"
             )
-        result = gates.evaluate(GATE_FOR_TARGET[chosen], self)
-        self._emit(
-            SeedGateEvaluated(
-                epoch=epoch,
-                seed_id=self.seed_id,
-                slot_id=self.slot_id,
-                blueprint_id=self.blueprint_id,
-                gate=result.gate.name,
-                stage=self._stage.name,
-                target_stage=chosen.name,
-                passed=result.passed,
-                score=result.score,
-                strict=gates.config.strict,
-                checks_passed=list(result.checks_passed),
-                checks_failed=list(result.checks_failed),
-                message=result.message,
-            )
-        )
-        if result.passed:
-            self._move(chosen, epoch)
-        return result
+        return chosen
 
     def prune(self, reason: str, *, initiator: str = "policy", epoch: int | None = None) -> None:
         """Remove the seed: move to PRUNED, zero alpha and start the cooldown.
@@ -381,146 +336,20 @@ class SeedState:
         elif target is Stage.HOLDING:
             # G3 admits alpha within a tolerance of 1; HOLDING means exactly 1.
             self.alpha_controller.reset(1.0)
-        self._emit(
-            SeedStageChanged(
-                epoch=epoch,
-                seed_id=self.seed_id,
-                slot_id=self.slot_id,
-                blueprint_id=self.blueprint_id,
-                from_stage=source.name,
-                to_stage=target.name,
-                epochs_in_stage=spent,
-                epochs_total=self.epochs_total,
-            )
-        )
-        if target is Stage.GERMINATED:
-            self._emit(
-                SeedGerminated(
-                    epoch=epoch,
-                    seed_id=self.seed_id,
-                    slot_id=self.slot_id,
-                    blueprint_id=self.blueprint_id,
-                    seed_params=self.seed_params,
-                )
-            )
-        elif target is Stage.FOSSILIZED:
-            self._emit(
-                SeedFossilized(
-                    epoch=epoch,
-                    seed_id=self.seed_id,
-                    slot_id=self.slot_id,
-                    blueprint_id=self.blueprint_id,
-                    contribution=self.contribution,
-                    epochs_total=self.epochs_total,
-                    seed_params=self.seed_params,
-                )
-            )
-        elif target is Stage.PRUNED:
-            self._emit(
-                SeedPruned(
-                    epoch=epoch,
-                    seed_id=self.seed_id,
-                    slot_id=self.slot_id,
-                    blueprint_id=self.blueprint_id,
-                    from_stage=source.name,
-                    reason=self.prune_reason or "unspecified",
-                    initiator=self.prune_initiator or "system",
-                    auto=self.auto_pruned,
-                    contribution=self.contribution,
-                    epochs_total=self.epochs_total,
-                )
-            )
+        self._emit(stage_changed_event(self, source, target, spent, epoch=epoch))
+        arrival = arrival_event(self, source, target, epoch=epoch)
+        if arrival is not None:
+            self._emit(arrival)
 
     def _emit(self, event: Event) -> None:
         if self.emit is not None:
             self.emit(event)
 
-    # -- measurements ---------------------------------------------------------------------
-
-    def record_accuracy(self, val_acc: float) -> None:
-        """Record this epoch's validation accuracy (percent) and count the epoch.
-
-        Updates current/best accuracy (the first record also sets the start baselines) and
-        increments ``epochs_total``, ``epochs_in_stage`` and the per-stage counter. Does
-        nothing outside the live stages (GERMINATED..FOSSILIZED): a pruned seed's cooldown is
-        counted by `tick` alone, so recording accuracy cannot shorten it.
-        """
-        value = _finite(val_acc, "validation accuracy")
-        if self._stage not in _LIVE_STAGES:
-            return
-        if self.accuracy_at_start is None:
-            self.accuracy_at_start = value
-        if self.accuracy_at_stage_start is None:
-            self.accuracy_at_stage_start = value
-        self.current_accuracy = value
-        self.best_accuracy = value if self.best_accuracy is None else max(self.best_accuracy, value)
-        self.epochs_total += 1
-        self.epochs_in_stage += 1
-        self.epochs_by_stage[self._stage] = self.epochs_by_stage.get(self._stage, 0) + 1
-
-    def record_gradient_health(
-        self,
-        health: float,
-        *,
-        has_vanishing: bool,
-        has_exploding: bool,
-        norm: float | None = None,
-    ) -> None:
-        """Record one gradient-health measurement (health in [0, 1]; NaN is an error)."""
-        value = _finite(health, "gradient health")
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"gradient health must be within [0, 1], got {health!r}")
-        if norm is not None and _finite(norm, "gradient norm") < 0:
-            raise ValueError(f"gradient norm must be >= 0, got {norm!r}")
-        if not isinstance(has_vanishing, bool) or not isinstance(has_exploding, bool):
-            raise ValueError("has_vanishing and has_exploding must be bools")
-        self.previous_gradient_health = self.gradient_health
-        self.gradient_health = value
-        self.gradient_norm = None if norm is None else float(norm)
-        self.has_vanishing = has_vanishing
-        self.has_exploding = has_exploding
-
-    def record_gradient_ratio(
-        self, ratio: float, *, decay: float = DEFAULT_GRADIENT_EMA_DECAY
-    ) -> float:
-        """Fold one seed/host gradient ratio into the EMA and return the EMA.
-
-        The first measurement initialises the EMA (no bias toward 0, which would hold G2
-        strict shut for the first epochs).
-        """
-        value = _finite(ratio, "gradient ratio")
-        if value < 0:
-            raise ValueError(f"gradient ratio must be >= 0, got {ratio!r}")
-        if not 0.0 <= decay < 1.0:
-            raise ValueError(f"decay must be within [0, 1), got {decay!r}")
-        if self.gradient_ratio is None:
-            self.gradient_ratio = value
-        else:
-            self.gradient_ratio = decay * self.gradient_ratio + (1.0 - decay) * value
-        return self.gradient_ratio
-
-    def record_contribution(self, contribution: float) -> None:
-        """Record a counterfactual contribution measurement (percent points)."""
-        value = _finite(contribution, "contribution")
-        self.previous_contribution = self.contribution
-        self.contribution = value
-        self.contribution_measured_at = self.epochs_total
-
     # -- persistence ----------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form with a ``schema`` version; `from_dict` restores an equal record."""
-        data: dict[str, Any] = {"schema": STATE_SCHEMA_VERSION}
-        for key, kind in _KINDS.items():
-            value = getattr(self, _ATTR[key])
-            if kind == "stage":
-                value = value.name
-            elif kind == "stage_counts":
-                value = {stage.name: count for stage, count in sorted(value.items())}
-            elif kind == "alpha":
-                value = value.to_dict()
-            data[key] = value
-        return data
+        return encode_record({key: getattr(self, _ATTR[key]) for key in FIELD_KINDS})
 
     @classmethod
     def from_dict(cls, data: object, *, emit: EmitFn | None = None) -> SeedState:
@@ -529,96 +358,16 @@ class SeedState:
         Raises `LifecycleError` naming the problem for another schema version, missing or
         unknown keys, a value of the wrong type, or a retired stage value.
         """
-        if not isinstance(data, dict):
-            raise LifecycleError(f"seed state must be a dict, got {type(data).__name__}")
-        schema = data.get("schema")
-        if schema != STATE_SCHEMA_VERSION:
-            raise LifecycleError(
-                f"seed state schema version {schema!r} is not supported "
-                f"(expected {STATE_SCHEMA_VERSION})"
-            )
-        missing = sorted(key for key in _KINDS if key not in data)
-        unknown = sorted(str(key) for key in data if key != "schema" and key not in _KINDS)
-        if missing or unknown:
-            raise LifecycleError(
-                "seed state record is malformed: "
-                + "; ".join(
-                    part
-                    for part in (
-                        f"missing keys {missing}" if missing else "",
-                        f"unknown keys {unknown}" if unknown else "",
-                    )
-                    if part
-                )
-            )
-        kwargs: dict[str, Any] = {}
-        for key, kind in _KINDS.items():
-            try:
-                kwargs[key] = _parse(kind, data[key])
-            except (LifecycleError, AlphaControllerError, ValueError) as exc:
-                raise LifecycleError(f"seed state field {key!r}: {exc}") from exc
+        kwargs = parse_record(data)
         try:
             return cls(**kwargs, emit=emit)
         except ValueError as exc:
             raise LifecycleError(f"seed state record is invalid: {exc}") from exc
 
 
-# Serialised kind of every persisted field, keyed by its init name.
-_KINDS: dict[str, str] = {
-    "seed_id": "str",
-    "slot_id": "str",
-    "blueprint_id": "str",
-    "stage": "stage",
-    "previous_stage": "stage",
-    "previous_epochs_in_stage": "count",
-    "epochs_in_stage": "count",
-    "epochs_total": "count",
-    "epochs_by_stage": "stage_counts",
-    "accuracy_at_start": "opt_float",
-    "accuracy_at_stage_start": "opt_float",
-    "accuracy_at_blend_start": "opt_float",
-    "current_accuracy": "opt_float",
-    "best_accuracy": "opt_float",
-    "contribution": "opt_float",
-    "previous_contribution": "opt_float",
-    "contribution_measured_at": "opt_count",
-    "gradient_norm": "opt_float",
-    "gradient_health": "opt_float",
-    "previous_gradient_health": "opt_float",
-    "has_vanishing": "opt_bool",
-    "has_exploding": "opt_bool",
-    "gradient_ratio": "opt_float",
-    "seed_params": "opt_count",
-    "embargo_ticks": "count",
-    "reset_ticks": "count",
-    "prune_reason": "opt_str",
-    "prune_initiator": "opt_str",
-    "auto_pruned": "bool",
-    "alpha_controller": "alpha",
-}
+# The persisted attribute behind each key of `FIELD_KINDS` (its init name).
 _ATTR = {f.alias: f.name for f in attrs.fields(SeedState) if f.name != "emit"}
-if set(_ATTR) != set(_KINDS):  # keeps the table in step with the class
-    raise RuntimeError(f"SeedState serialisation table out of date: {set(_ATTR) ^ set(_KINDS)}")
-
-
-def _parse(kind: str, value: object) -> Any:
-    if kind == "stage":
-        return Stage.parse(value)
-    if kind == "alpha":
-        return AlphaController.from_dict(value)
-    if kind == "stage_counts":
-        if not isinstance(value, dict):
-            raise ValueError(f"expected a mapping of stage name to count, got {value!r}")
-        return {Stage.parse(name): _parse("count", count) for name, count in value.items()}
-    if value is None and kind.startswith("opt_"):
-        return None
-    base = kind.removeprefix("opt_")
-    if base == "str" and isinstance(value, str):
-        return value
-    if base == "bool" and isinstance(value, bool):
-        return value
-    if base == "count" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if base == "float" and isinstance(value, int | float) and not isinstance(value, bool):
-        return _finite(value, "value")
-    raise ValueError(f"expected {kind.replace('opt_', 'optional ')}, got {value!r}")
+if set(_ATTR) != set(FIELD_KINDS):  # keeps the table in step with the class
+    raise RuntimeError(
+        f"SeedState serialisation table out of date: {set(_ATTR) ^ set(FIELD_KINDS)}"
+    )

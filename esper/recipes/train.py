@@ -84,6 +84,38 @@ def _component_error(key: str, exc: Exception) -> ConfigError:
     return ConfigError([f"config.{key}: {exc}"])
 
 
+def _check_components(config: EsperConfig, registries: Registries) -> None:
+    """Refuse a config without the components esper train needs, or with a fixed policy."""
+    comps = config.components
+    for key in ("policy", "agent", "reward", "runner"):
+        if key not in comps:
+            raise ConfigError([f"config.{key}: esper train needs a {key} component"])
+    policy_entry = registries["policies"].get(comps["policy"].id)
+    if not getattr(policy_entry.spec, "trainable", False):
+        raise ConfigError([f"config.policy: {policy_entry.id!r} is not trainable (try 'lstm')"])
+
+
+def _agent_and_reward(
+    config: EsperConfig, registries: Registries, policy: TrainablePolicy
+) -> tuple[Agent, Entry[RewardSpec]]:
+    """The configured agent for ``policy``, and the reward's entry, checked against the agent."""
+    comps = config.components
+    try:
+        agent = (
+            registries["agents"].get(comps["agent"].id).build(comps["agent"].options, policy=policy)
+        )
+    except ValueError as exc:
+        raise _component_error("agent", exc) from None
+    reward_entry = registries["rewards"].get(comps["reward"].id)
+    try:
+        # Built once now so a reward that cannot work with this agent (e.g. PBRS with
+        # another discount) stops the run before any training.
+        reward_entry.build(comps["reward"].options, gamma=agent.gamma)
+    except ValueError as exc:
+        raise _component_error("reward", exc) from None
+    return agent, reward_entry
+
+
 @attrs.define
 class TrainingRun:
     config: EsperConfig
@@ -104,12 +136,7 @@ class TrainingRun:
     @classmethod
     def build(cls, config: EsperConfig, registries: Registries, session: RunSession) -> TrainingRun:
         run, comps = config.run, config.components
-        for key in ("policy", "agent", "reward", "runner"):
-            if key not in comps:
-                raise ConfigError([f"config.{key}: esper train needs a {key} component"])
-        policy_entry = registries["policies"].get(comps["policy"].id)
-        if not getattr(policy_entry.spec, "trainable", False):
-            raise ConfigError([f"config.policy: {policy_entry.id!r} is not trainable (try 'lstm')"])
+        _check_components(config, registries)
         factory = EnvironmentFactory.from_config(
             config,
             registries,
@@ -129,21 +156,7 @@ class TrainingRun:
         configure(config.compile)
         # Batch sizes differ between acting (envs) and evaluating (envs x steps): dynamic.
         compile_module(policy.network, config.compile, dynamic=True)
-        try:
-            agent = (
-                registries["agents"]
-                .get(comps["agent"].id)
-                .build(comps["agent"].options, policy=policy)
-            )
-        except ValueError as exc:
-            raise _component_error("agent", exc) from None
-        reward_entry = registries["rewards"].get(comps["reward"].id)
-        try:
-            # Built once now so a reward that cannot work with this agent (e.g. PBRS with
-            # another discount) stops the run before any training.
-            reward_entry.build(comps["reward"].options, gamma=agent.gamma)
-        except ValueError as exc:
-            raise _component_error("reward", exc) from None
+        agent, reward_entry = _agent_and_reward(config, registries, policy)
         runner = registries["runners"].get(comps["runner"].id).build(comps["runner"].options)
         buffer = RolloutBuffer(
             envs=config.train.envs,

@@ -184,6 +184,13 @@ class EsperPluginManager(pluggy.PluginManager):
                 if cand.name not in self.infos:
                     self._load_candidate(cand, builtin=False, explicit=False, strict=strict)
 
+        self._record_shadowed(shadowed, by_name)
+        # Safety net: every hook implementation must match a spec (misspelled hooks).
+        self.check_pending()
+        return self
+
+    def _record_shadowed(self, shadowed: list[_Candidate], by_name: dict[str, _Candidate]) -> None:
+        """Record each entry point not loaded because an earlier one has the same name."""
         for cand in shadowed:
             winner = by_name[cand.name]
             self.infos.setdefault(
@@ -201,9 +208,6 @@ class EsperPluginManager(pluggy.PluginManager):
                     ),
                 ),
             )
-        # Safety net: every hook implementation must match a spec (misspelled hooks).
-        self.check_pending()
-        return self
 
     def _load_explicit(self, name: str, by_name: dict[str, _Candidate]) -> None:
         if self.is_blocked(name):

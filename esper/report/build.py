@@ -9,10 +9,15 @@ import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from esper.report.data import ReportError, RunData, load_run
 from esper.report.html import RenderedChart, RunSection, render_page
 from esper.rundir import layout
+
+if TYPE_CHECKING:
+    # Only for annotations: importing the charts imports matplotlib.
+    from esper.report.charts import ChartSpec
 
 CHARTS_DIR = "charts"
 INDEX_NAME = "index.html"
@@ -50,6 +55,30 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) 
     from esper.report import charts
 
     out_dir = Path(out) if out is not None else default_out([r.path for r in runs])
+    files = _ChartFiles(_make_chart_dir(out_dir))
+    sections = [
+        RunSection(
+            index=i,
+            run=run,
+            charts=[files.render(spec, f"run{i}-{spec.slug}") for spec in charts.run_charts(run)],
+        )
+        for i, run in enumerate(runs, start=1)
+    ]
+    comparison = None
+    if len(runs) > 1:
+        comparison = files.render(charts.comparison_spec(runs), "compare-accuracy")
+    files.remove_stale()
+    page = render_page(
+        sections,
+        comparison,
+        generated=time.strftime("%Y-%m-%d %H:%M:%S"),
+        version=__version__,
+    )
+    return _write_index(out_dir, page)
+
+
+def _make_chart_dir(out_dir: Path) -> Path:
+    """Create ``out_dir/charts`` (and ``out_dir``) unless it is there; returns it."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ReportError(f"{out_dir}: report output exists and is not a directory")
     chart_dir = out_dir / CHARTS_DIR
@@ -57,16 +86,27 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) 
         chart_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReportError(f"{chart_dir}: cannot create: {exc.strerror or exc}") from None
+    return chart_dir
 
-    written: set[str] = set()
 
-    def render(spec: charts.ChartSpec, stem: str) -> RenderedChart:
+class _ChartFiles:
+    """The chart files of one report: writes each chart, then removes those of an earlier one."""
+
+    def __init__(self, chart_dir: Path) -> None:
+        self.chart_dir = chart_dir
+        #: Names of the files this report wrote.
+        self.written: set[str] = set()
+
+    def render(self, spec: ChartSpec, stem: str) -> RenderedChart:
+        """Save ``spec``'s figure as ``stem.png`` and ``stem.svg``; the page's view of it."""
         if spec.figure is None:
             return RenderedChart(
                 title=spec.title, caption=spec.caption, png=None, svg=None, empty=spec.empty
             )
-        png, svg = charts.save_figure(spec.figure, chart_dir, stem)
-        written.update((png.name, svg.name))
+        from esper.report.charts import save_figure
+
+        png, svg = save_figure(spec.figure, self.chart_dir, stem)
+        self.written.update((png.name, svg.name))
         return RenderedChart(
             title=spec.title,
             caption=spec.caption,
@@ -74,37 +114,16 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) 
             svg=f"{CHARTS_DIR}/{svg.name}",
         )
 
-    sections = [
-        RunSection(
-            index=i,
-            run=run,
-            charts=[render(spec, f"run{i}-{spec.slug}") for spec in charts.run_charts(run)],
-        )
-        for i, run in enumerate(runs, start=1)
-    ]
-    comparison = None
-    if len(runs) > 1:
-        spec = charts.ChartSpec(
-            slug="accuracy",
-            title="Final accuracy",
-            caption="Final validation accuracy of each run: one bar per arm of esper run "
-            "(static, grown) and, for esper train, the last update's mean final accuracy.",
-            figure=charts.comparison_chart(runs),
-            empty="no run has a final accuracy",
-        )
-        comparison = render(spec, "compare-accuracy")
+    def remove_stale(self) -> None:
+        """Delete the charts of an earlier report in the same place that this one did not draw
+        (they would linger); files that are not a report's charts are never touched."""
+        for stale in self.chart_dir.iterdir():
+            if _OWN_CHART.fullmatch(stale.name) and stale.name not in self.written:
+                stale.unlink()
 
-    # Charts of an earlier report in the same place that this one did not draw would linger.
-    for stale in chart_dir.iterdir():
-        if _OWN_CHART.fullmatch(stale.name) and stale.name not in written:
-            stale.unlink()
 
-    page = render_page(
-        sections,
-        comparison,
-        generated=time.strftime("%Y-%m-%d %H:%M:%S"),
-        version=__version__,
-    )
+def _write_index(out_dir: Path, page: str) -> Path:
+    """Write the page as ``out_dir/index.html``; returns its path."""
     index = out_dir / INDEX_NAME
     # A plain write (not esper.rundir.atomic's, whose temporary files are private): the report is
     # meant to be shared, so it gets the usual permissions.

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from esper.report.data import RunData
+from esper.report.records import RunData
 
 
 def esc(value: object) -> str:

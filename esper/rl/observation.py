@@ -25,6 +25,9 @@ Scaling follows the prior system's observation: ``symlog(x) = sign(x) ln(1 + |x|
 by 7 keeps losses near [0, 1]; accuracies are divided by 100; epoch counts by the episode
 length (``max_epochs``); contributions and accuracy changes (percent points) by 10, clamped
 to [-1, 1].
+
+The feature names and scales are in `esper.rl.features`, the raw layout and `gather` in
+`esper.rl.raw_observation`; the encoding is here.
 """
 
 from __future__ import annotations
@@ -36,132 +39,59 @@ from typing import NamedTuple
 import torch
 
 from esper.contracts.actions import Op
-from esper.contracts.signals import Signals, SlotView
+from esper.contracts.signals import Signals
 from esper.errors import EsperError
 from esper.lifecycle import ONE_HOT_ORDER, Stage, stage_index
-
-#: Value of a measurement that has not been taken (outside every measured range but flags').
-SENTINEL = -1.0
-#: Validation losses and accuracies remembered in the observation.
-HISTORY = 5
-#: Divisor after symlog: keeps losses up to e^7 - 1 within [0, 1].
-SYMLOG_SCALE = 7.0
-#: Upper clamp of a scaled loss; a diverged (inf/NaN) loss reads as this.
-LOSS_CAP = 2.0
-#: Percent points that scale to 1 (contributions, velocities, accuracy changes).
-PP_SCALE = 10.0
-#: Blend ramp length (epochs) that scales to 1.
-TEMPO_SCALE = 12.0
-#: Plateau length (epochs) that scales to 1 (clamped above).
-PLATEAU_SCALE = 10.0
-#: Per-epoch decay of a contribution measurement's freshness.
-FRESHNESS_DECAY = 0.995
-
-BASE_FEATURES: tuple[str, ...] = (
-    "epoch_fraction",
-    "val_loss",
-    "val_accuracy",
-    *(f"loss_history_{i}" for i in range(HISTORY)),
-    *(f"accuracy_history_{i}" for i in range(HISTORY)),
-    "fraction_training",
-    "fraction_blending",
-    "fraction_holding_or_fossilized",
-    "last_action_ok",
-    *(f"last_op_{op.name.lower()}" for op in Op),
-    "plateau",
-    "host_stabilized",
-    "accuracy_delta",
+from esper.rl.features import (
+    BASE_FEATURES,
+    FRESHNESS_DECAY,
+    HISTORY,
+    LOSS_CAP,
+    NUM_BASE,
+    NUM_SLOT,
+    PLATEAU_SCALE,
+    PP_SCALE,
+    SENTINEL,
+    SLOT_FEATURES,
+    SYMLOG_SCALE,
+    TEMPO_SCALE,
+    feature_size,
+    symlog,
+    symlog_tensor,
 )
+from esper.rl.raw_observation import RAW_BASE, RAW_SLOT, BaseColumn, SlotColumn, gather
 
-SLOT_FEATURES: tuple[str, ...] = (
-    "occupied",
-    *(f"stage_{stage.name.lower()}" for stage in ONE_HOT_ORDER),
-    "alpha",
-    "alpha_target",
-    "alpha_mode",
-    "alpha_steps_total",
-    "alpha_steps_done",
-    "alpha_time_to_target",
-    "alpha_algorithm",
-    "tempo",
-    "contribution_measured",
-    "contribution",
-    "contribution_velocity_measured",
-    "contribution_velocity",
-    "contribution_freshness",
-    "gradient_measured",
-    "gradient_health",
-    "previous_gradient_health",
-    "gradient_norm",
-    "has_vanishing",
-    "has_exploding",
-    "epochs_in_stage",
-    "seed_age",
-    "accuracy_measured",
-    "improvement_in_stage",
-    "total_improvement",
-)
+# The names that moved to esper.rl.features and esper.rl.raw_observation stay importable here.
+__all__ = [
+    "BASE_FEATURES",
+    "FRESHNESS_DECAY",
+    "HISTORY",
+    "LOSS_CAP",
+    "NUM_BASE",
+    "NUM_SLOT",
+    "NUM_STAGES",
+    "PLATEAU_SCALE",
+    "PP_SCALE",
+    "RAW_BASE",
+    "RAW_SLOT",
+    "SENTINEL",
+    "SLOT_FEATURES",
+    "SYMLOG_SCALE",
+    "TEMPO_SCALE",
+    "Observation",
+    "ObservationBuilder",
+    "SlotStates",
+    "feature_size",
+    "symlog",
+    "symlog_tensor",
+]
 
-NUM_BASE = len(BASE_FEATURES)
-NUM_SLOT = len(SLOT_FEATURES)
-
-# -- raw layout (what `gather` copies; NaN = None) ------------------------------------------
-
-_B_EPOCH, _B_MAX_EPOCHS, _B_LOSS, _B_ACC, _B_LOSS_LEN, _B_ACC_LEN = range(6)
-_B_LOSS_HIST = 6
-_B_ACC_HIST = _B_LOSS_HIST + HISTORY
-_B_LAST_OP = _B_ACC_HIST + HISTORY
-_B_LAST_OK, _B_PLATEAU, _B_STABLE, _B_ACC_DELTA = range(_B_LAST_OP + 1, _B_LAST_OP + 5)
-RAW_BASE = _B_ACC_DELTA + 1
-
-(
-    _S_STAGE,
-    _S_ALPHA,
-    _S_TARGET,
-    _S_MODE,
-    _S_STEPS_TOTAL,
-    _S_STEPS_DONE,
-    _S_ALGORITHM,
-    _S_TEMPO,
-    _S_CONTRIB,
-    _S_VELOCITY,
-    _S_CONTRIB_AGE,
-    _S_HEALTH,
-    _S_PREV_HEALTH,
-    _S_NORM,
-    _S_VANISHING,
-    _S_EXPLODING,
-    _S_IN_STAGE,
-    _S_AGE,
-    _S_IMPROVE_STAGE,
-    _S_IMPROVE_TOTAL,
-    _S_HOLDING,
-    _S_BLUEPRINT,
-) = range(22)
-RAW_SLOT = 22
-
-_NAN = math.nan
 NUM_STAGES = len(ONE_HOT_ORDER)
 _DORMANT = stage_index(Stage.DORMANT)
 _TRAINING = stage_index(Stage.TRAINING)
 _BLENDING = stage_index(Stage.BLENDING)
 _HOLDING = stage_index(Stage.HOLDING)
 _FOSSILIZED = stage_index(Stage.FOSSILIZED)
-
-
-def feature_size(num_slots: int) -> int:
-    """Width of ``features`` for ``num_slots`` enabled slots."""
-    return NUM_BASE + NUM_SLOT * num_slots
-
-
-def symlog(x: float) -> float:
-    """``sign(x) * ln(1 + |x|)``: odd, monotone, ~x near 0 and ~ln|x| far out."""
-    return math.copysign(math.log1p(abs(x)), x)
-
-
-def symlog_tensor(x: torch.Tensor) -> torch.Tensor:
-    """`symlog` element-wise."""
-    return torch.sign(x) * torch.log1p(torch.abs(x))
 
 
 class Observation(NamedTuple):
@@ -182,60 +112,6 @@ class SlotStates(NamedTuple):
     age: torch.Tensor
 
 
-def _opt(value: float | int | bool | None) -> float:
-    return _NAN if value is None else float(value)
-
-
-def _slot_raw(view: SlotView, blueprint_index: dict[str, int]) -> list[float]:
-    if view.stage is Stage.DORMANT:
-        # A free slot: only the stage and "no blueprint" matter; the block encodes as zeros.
-        row = [0.0] * RAW_SLOT
-        row[_S_STAGE] = float(_DORMANT)
-        row[_S_HOLDING] = 1.0
-        row[_S_BLUEPRINT] = -1.0
-        return row
-    if view.blueprint is None:
-        bp = -1.0
-    else:
-        try:
-            bp = float(blueprint_index[view.blueprint])
-        except KeyError:
-            raise EsperError(
-                f"slot {view.slot_id!r} holds blueprint {view.blueprint!r}, which is not in the "
-                "controller's catalogue"
-            ) from None
-    return [
-        float(stage_index(view.stage)),
-        view.alpha,
-        view.alpha_target,
-        float(view.alpha_mode),
-        float(view.alpha_steps_total),
-        float(view.alpha_steps_done),
-        float(view.alpha_algorithm),
-        float(view.tempo),
-        _opt(view.contribution),
-        _opt(view.contribution_velocity),
-        _opt(view.contribution_age),
-        _opt(view.gradient_health),
-        _opt(view.previous_gradient_health),
-        _opt(view.gradient_norm),
-        _opt(view.has_vanishing),
-        _opt(view.has_exploding),
-        float(view.epochs_in_stage),
-        float(view.epochs_total),
-        _opt(view.improvement_since_stage_start),
-        _opt(view.total_improvement),
-        1.0 if view.alpha_holding else 0.0,
-        bp,
-    ]
-
-
-def _history(values: tuple[float, ...]) -> list[float]:
-    # Right-aligned: the newest value last; the padding is told apart by the length field.
-    tail = list(values[-HISTORY:])
-    return [0.0] * (HISTORY - len(tail)) + tail
-
-
 def _measured(value: torch.Tensor, scaled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(flag, value): flag 1 where measured; value ``scaled`` there and `SENTINEL` elsewhere."""
     flag = ~torch.isnan(value)
@@ -250,6 +126,147 @@ def _loss(x: torch.Tensor) -> torch.Tensor:
     # A diverged loss (inf or NaN) reads as the cap: worse than any finite loss.
     x = torch.nan_to_num(x, nan=math.inf)
     return (symlog_tensor(x) / SYMLOG_SCALE).clamp(-LOSS_CAP, LOSS_CAP)
+
+
+# -- per slot: each helper gives its columns of the slot block, ``[envs, slots]`` each -------
+
+
+def _blend_columns(slots: torch.Tensor, max_epochs: torch.Tensor) -> list[torch.Tensor]:
+    """alpha .. tempo: where the blend is and where its schedule goes."""
+    mode = slots[..., SlotColumn.MODE]
+    steps_total = slots[..., SlotColumn.STEPS_TOTAL]
+    steps_done = slots[..., SlotColumn.STEPS_DONE]
+    moving = mode != 0.0
+    return [
+        slots[..., SlotColumn.ALPHA],
+        slots[..., SlotColumn.TARGET],
+        mode / 2.0,
+        (steps_total / max_epochs).clamp(0.0, 1.0),
+        (steps_done / max_epochs).clamp(0.0, 1.0),
+        torch.where(moving, (steps_total - steps_done) / max_epochs, 0.0).clamp(0.0, 1.0),
+        (slots[..., SlotColumn.ALGORITHM] - 1.0) / 2.0,
+        (slots[..., SlotColumn.TEMPO] / TEMPO_SCALE).clamp(0.0, 1.0),
+    ]
+
+
+def _contribution_columns(slots: torch.Tensor) -> list[torch.Tensor]:
+    """contribution_measured .. contribution_freshness."""
+    contrib = slots[..., SlotColumn.CONTRIBUTION]
+    contrib_flag, contrib_value = _measured(contrib, _pp(contrib))
+    velocity = slots[..., SlotColumn.VELOCITY]
+    velocity_flag, velocity_value = _measured(velocity, _pp(velocity))
+    age_since = slots[..., SlotColumn.CONTRIBUTION_AGE]
+    freshness = torch.where(
+        torch.isnan(age_since), SENTINEL, torch.pow(FRESHNESS_DECAY, age_since.clamp(min=0))
+    )
+    return [contrib_flag, contrib_value, velocity_flag, velocity_value, freshness]
+
+
+def _gradient_columns(slots: torch.Tensor) -> list[torch.Tensor]:
+    """gradient_measured .. has_exploding."""
+    health = slots[..., SlotColumn.HEALTH]
+    health_flag, health_value = _measured(health, health)
+    prev_health = slots[..., SlotColumn.PREVIOUS_HEALTH]
+    norm = slots[..., SlotColumn.NORM]
+    return [
+        health_flag,
+        health_value,
+        torch.nan_to_num(prev_health, nan=SENTINEL),
+        torch.where(
+            torch.isnan(norm),
+            SENTINEL,
+            (symlog_tensor(norm.clamp(min=0.0)) / SYMLOG_SCALE).clamp(0.0, 1.0),
+        ),
+        torch.nan_to_num(slots[..., SlotColumn.VANISHING], nan=SENTINEL),
+        torch.nan_to_num(slots[..., SlotColumn.EXPLODING], nan=SENTINEL),
+    ]
+
+
+def _progress_columns(slots: torch.Tensor, max_epochs: torch.Tensor) -> list[torch.Tensor]:
+    """epochs_in_stage .. total_improvement: the seed's age and what it has gained."""
+    improve_stage = slots[..., SlotColumn.IMPROVEMENT_IN_STAGE]
+    improve_total = slots[..., SlotColumn.IMPROVEMENT_TOTAL]
+    accuracy_flag, improve_total_value = _measured(improve_total, _pp(improve_total))
+    return [
+        (slots[..., SlotColumn.IN_STAGE] / max_epochs).clamp(0.0, 1.0),
+        (slots[..., SlotColumn.AGE] / max_epochs).clamp(0.0, 1.0),
+        accuracy_flag,
+        torch.where(torch.isnan(improve_stage), SENTINEL, _pp(improve_stage)),
+        improve_total_value,
+    ]
+
+
+def _encode_slots(
+    slots: torch.Tensor, stage: torch.Tensor, one_hot: torch.Tensor, max_epochs: torch.Tensor
+) -> torch.Tensor:
+    """Every slot's block, ``[envs, slots, NUM_SLOT]``; an empty slot's is all zeros."""
+    occ = (stage != _DORMANT).to(slots.dtype)
+    columns = [
+        *_blend_columns(slots, max_epochs),
+        *_contribution_columns(slots),
+        *_gradient_columns(slots),
+        *_progress_columns(slots, max_epochs),
+    ]
+    per_slot = torch.cat([occ[..., None], one_hot, torch.stack(columns, dim=-1)], dim=-1)
+    return per_slot * occ[..., None]  # an empty slot is all zeros
+
+
+# -- per environment ---------------------------------------------------------------------------
+
+
+def _encode_run(
+    base: torch.Tensor, one_hot: torch.Tensor, max_epochs: torch.Tensor
+) -> list[torch.Tensor]:
+    """The `BASE_FEATURES` of every env, as consecutive blocks of columns ``[envs, n]``."""
+    positions = torch.arange(HISTORY, device=base.device, dtype=base.dtype)
+    loss_missing = positions < (HISTORY - base[:, BaseColumn.LOSS_LEN : BaseColumn.LOSS_LEN + 1])
+    acc_missing = positions < (
+        HISTORY - base[:, BaseColumn.ACCURACY_LEN : BaseColumn.ACCURACY_LEN + 1]
+    )
+    loss_hist = torch.where(
+        loss_missing,
+        SENTINEL,
+        _loss(base[:, BaseColumn.LOSS_HISTORY : BaseColumn.LOSS_HISTORY + HISTORY]),
+    )
+    acc_hist = torch.where(
+        acc_missing,
+        SENTINEL,
+        base[:, BaseColumn.ACCURACY_HISTORY : BaseColumn.ACCURACY_HISTORY + HISTORY] / 100.0,
+    )
+    last_op = base[:, BaseColumn.LAST_OP].long()
+    last_op_hot = torch.nn.functional.one_hot(last_op.clamp(min=0), len(Op)).to(base.dtype)
+    last_op_hot = last_op_hot * (last_op >= 0).to(base.dtype)[:, None]
+    fractions = one_hot.mean(dim=1)  # [envs, NUM_STAGES]
+    return [
+        torch.stack(
+            [
+                (base[:, BaseColumn.EPOCH] / max_epochs[:, 0]).clamp(0.0, 1.0),
+                _loss(base[:, BaseColumn.LOSS]),
+                torch.nan_to_num(base[:, BaseColumn.ACCURACY], nan=0.0) / 100.0,
+            ],
+            dim=-1,
+        ),
+        loss_hist,
+        acc_hist,
+        torch.stack(
+            [
+                fractions[:, _TRAINING],
+                fractions[:, _BLENDING],
+                fractions[:, _HOLDING] + fractions[:, _FOSSILIZED],
+                torch.nan_to_num(base[:, BaseColumn.LAST_OK], nan=0.0),
+            ],
+            dim=-1,
+        ),
+        last_op_hot,
+        torch.stack(
+            [
+                (base[:, BaseColumn.PLATEAU] / PLATEAU_SCALE).clamp(0.0, 1.0),
+                base[:, BaseColumn.STABLE],
+                _pp(torch.nan_to_num(base[:, BaseColumn.ACCURACY_DELTA], nan=0.0)),
+            ],
+            dim=-1,
+        ),
+    ]
 
 
 class ObservationBuilder:
@@ -286,161 +303,24 @@ class ObservationBuilder:
 
     def gather(self, signals: Sequence[Signals]) -> torch.Tensor:
         """The raw numbers of every env, ``[envs, RAW_BASE + slots * RAW_SLOT]`` float32 (CPU)."""
-        if not signals:
-            raise EsperError("an observation needs at least one environment's signals")
-        values: list[float] = []
-        for sig in signals:
-            if len(sig.slots) != self.num_slots:
-                raise EsperError(
-                    f"signals report {len(sig.slots)} slot(s); this observation was built for "
-                    f"{self.num_slots}"
-                )
-            values += [
-                float(sig.epoch),
-                float(sig.max_epochs),
-                sig.val_loss,
-                sig.val_accuracy,
-                float(min(len(sig.loss_history), HISTORY)),
-                float(min(len(sig.accuracy_history), HISTORY)),
-                *_history(sig.loss_history),
-                *_history(sig.accuracy_history),
-                -1.0 if sig.last_action_op is None else float(sig.last_action_op),
-                _opt(sig.last_action_ok),
-                float(sig.plateau_epochs),
-                1.0 if sig.host_stabilized else 0.0,
-                sig.accuracy_delta,
-            ]
-            for view in sig.slots:
-                values += _slot_raw(view, self._index)
-        return torch.tensor(values, dtype=torch.float32).view(len(signals), -1)
+        return gather(signals, self.num_slots, self._index)
 
     def encode(self, raw: torch.Tensor) -> tuple[Observation, SlotStates]:
         """Features for every env and slot at once (no Python loop over envs or slots)."""
         envs = raw.shape[0]
         base = raw[:, :RAW_BASE]
         slots = raw[:, RAW_BASE:].reshape(envs, self.num_slots, RAW_SLOT)
-
-        # -- per slot ----------------------------------------------------------------------
-        stage = slots[..., _S_STAGE].long()
-        occupied = stage != _DORMANT
-        occ = occupied.to(raw.dtype)
+        stage = slots[..., SlotColumn.STAGE].long()
         one_hot = torch.nn.functional.one_hot(stage, NUM_STAGES).to(raw.dtype)
-        max_epochs = base[:, _B_MAX_EPOCHS].clamp(min=1.0)[:, None]  # [envs, 1]
-        mode = slots[..., _S_MODE]
-        steps_total = slots[..., _S_STEPS_TOTAL]
-        steps_done = slots[..., _S_STEPS_DONE]
-        moving = mode != 0.0
-        contrib = slots[..., _S_CONTRIB]
-        contrib_flag, contrib_value = _measured(contrib, _pp(contrib))
-        velocity = slots[..., _S_VELOCITY]
-        velocity_flag, velocity_value = _measured(velocity, _pp(velocity))
-        age_since = slots[..., _S_CONTRIB_AGE]
-        freshness = torch.where(
-            torch.isnan(age_since), SENTINEL, torch.pow(FRESHNESS_DECAY, age_since.clamp(min=0))
-        )
-        health = slots[..., _S_HEALTH]
-        health_flag, health_value = _measured(health, health)
-        prev_health = slots[..., _S_PREV_HEALTH]
-        norm = slots[..., _S_NORM]
-        improve_stage = slots[..., _S_IMPROVE_STAGE]
-        improve_total = slots[..., _S_IMPROVE_TOTAL]
-        accuracy_flag, improve_total_value = _measured(improve_total, _pp(improve_total))
-        per_slot = torch.cat(
-            [
-                occ[..., None],
-                one_hot,
-                torch.stack(
-                    [
-                        slots[..., _S_ALPHA],
-                        slots[..., _S_TARGET],
-                        mode / 2.0,
-                        (steps_total / max_epochs).clamp(0.0, 1.0),
-                        (steps_done / max_epochs).clamp(0.0, 1.0),
-                        torch.where(moving, (steps_total - steps_done) / max_epochs, 0.0).clamp(
-                            0.0, 1.0
-                        ),
-                        (slots[..., _S_ALGORITHM] - 1.0) / 2.0,
-                        (slots[..., _S_TEMPO] / TEMPO_SCALE).clamp(0.0, 1.0),
-                        contrib_flag,
-                        contrib_value,
-                        velocity_flag,
-                        velocity_value,
-                        freshness,
-                        health_flag,
-                        health_value,
-                        torch.nan_to_num(prev_health, nan=SENTINEL),
-                        torch.where(
-                            torch.isnan(norm),
-                            SENTINEL,
-                            (symlog_tensor(norm.clamp(min=0.0)) / SYMLOG_SCALE).clamp(0.0, 1.0),
-                        ),
-                        torch.nan_to_num(slots[..., _S_VANISHING], nan=SENTINEL),
-                        torch.nan_to_num(slots[..., _S_EXPLODING], nan=SENTINEL),
-                        (slots[..., _S_IN_STAGE] / max_epochs).clamp(0.0, 1.0),
-                        (slots[..., _S_AGE] / max_epochs).clamp(0.0, 1.0),
-                        accuracy_flag,
-                        torch.where(torch.isnan(improve_stage), SENTINEL, _pp(improve_stage)),
-                        improve_total_value,
-                    ],
-                    dim=-1,
-                ),
-            ],
-            dim=-1,
-        )
-        per_slot = per_slot * occ[..., None]  # an empty slot is all zeros
-
-        # -- base --------------------------------------------------------------------------
-        positions = torch.arange(HISTORY, device=raw.device, dtype=raw.dtype)
-        loss_missing = positions < (HISTORY - base[:, _B_LOSS_LEN : _B_LOSS_LEN + 1])
-        acc_missing = positions < (HISTORY - base[:, _B_ACC_LEN : _B_ACC_LEN + 1])
-        loss_hist = torch.where(
-            loss_missing, SENTINEL, _loss(base[:, _B_LOSS_HIST : _B_LOSS_HIST + HISTORY])
-        )
-        acc_hist = torch.where(
-            acc_missing, SENTINEL, base[:, _B_ACC_HIST : _B_ACC_HIST + HISTORY] / 100.0
-        )
-        last_op = base[:, _B_LAST_OP].long()
-        last_op_hot = torch.nn.functional.one_hot(last_op.clamp(min=0), len(Op)).to(raw.dtype)
-        last_op_hot = last_op_hot * (last_op >= 0).to(raw.dtype)[:, None]
-        fractions = one_hot.mean(dim=1)  # [envs, NUM_STAGES]
+        max_epochs = base[:, BaseColumn.MAX_EPOCHS].clamp(min=1.0)[:, None]  # [envs, 1]
+        per_slot = _encode_slots(slots, stage, one_hot, max_epochs)
         features = torch.cat(
-            [
-                torch.stack(
-                    [
-                        (base[:, _B_EPOCH] / max_epochs[:, 0]).clamp(0.0, 1.0),
-                        _loss(base[:, _B_LOSS]),
-                        torch.nan_to_num(base[:, _B_ACC], nan=0.0) / 100.0,
-                    ],
-                    dim=-1,
-                ),
-                loss_hist,
-                acc_hist,
-                torch.stack(
-                    [
-                        fractions[:, _TRAINING],
-                        fractions[:, _BLENDING],
-                        fractions[:, _HOLDING] + fractions[:, _FOSSILIZED],
-                        torch.nan_to_num(base[:, _B_LAST_OK], nan=0.0),
-                    ],
-                    dim=-1,
-                ),
-                last_op_hot,
-                torch.stack(
-                    [
-                        (base[:, _B_PLATEAU] / PLATEAU_SCALE).clamp(0.0, 1.0),
-                        base[:, _B_STABLE],
-                        _pp(torch.nan_to_num(base[:, _B_ACC_DELTA], nan=0.0)),
-                    ],
-                    dim=-1,
-                ),
-                per_slot.reshape(envs, -1),
-            ],
-            dim=-1,
+            [*_encode_run(base, one_hot, max_epochs), per_slot.reshape(envs, -1)], dim=-1
         )
-        blueprints = slots[..., _S_BLUEPRINT].long()
+        blueprints = slots[..., SlotColumn.BLUEPRINT].long()
         states = SlotStates(
             stage=stage,
-            alpha_holding=slots[..., _S_HOLDING] > 0.5,
-            age=slots[..., _S_AGE].long(),
+            alpha_holding=slots[..., SlotColumn.HOLDING] > 0.5,
+            age=slots[..., SlotColumn.AGE].long(),
         )
         return Observation(features=features, blueprints=blueprints), states

@@ -36,7 +36,7 @@ def invoke(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
 
 @pytest.fixture
 def captured(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    from esper.engine import training_run
+    from esper.recipes import train as training_run
 
     configs: list[Any] = []
 

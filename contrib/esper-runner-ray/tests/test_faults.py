@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import ray
-from esper.engine.environment import EpochResult
+from esper.plugin import EpochResult
 from esper.registry import Registries
 from helpers import config_for, events_of, train
 
@@ -47,7 +47,7 @@ def test_a_killed_actor_truncates_its_episode_and_training_completes(
         buffers.append((buf.lengths, buf.ended, bool(buf.terminal.any())))
 
     # `train` builds the run; the callbacks need it, so hand it over through TrainingRun.run.
-    from esper.engine import training_run
+    from esper.recipes import train as training_run
 
     original = training_run.TrainingRun.run
 

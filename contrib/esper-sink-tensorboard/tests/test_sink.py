@@ -9,10 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from esper.engine.environment import EpochCompleted
+from esper.engine.events import EpochCompleted, UpdateCompleted
 from esper.errors import ConfigError
 from esper.lifecycle import Stage
-from esper.recipes.train import UpdateCompleted
 from esper.registry import Registries
 from esper.registry.manager import build_manager
 from esper.telemetry import TelemetryBus
