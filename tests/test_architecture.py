@@ -20,7 +20,8 @@ import pytest
 import esper.plugin
 from esper.compat import MOVED
 
-ROOT = Path(__file__).resolve().parent.parent
+from support.paths import ROOT
+
 #: Plugin distributions that must keep to the public API, as a third party's would.
 PLUGIN_SOURCES = [
     ROOT / "contrib" / "esper-plugin-template" / "src",

@@ -20,7 +20,8 @@ import pytest
 
 from esper import DISTRIBUTION
 
-ROOT = Path(__file__).resolve().parent.parent
+from support.paths import ROOT
+
 PACKAGES = ("esper", "esper_plugins")
 
 

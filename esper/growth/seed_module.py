@@ -18,7 +18,7 @@ Alpha lives in a 0-dim buffer so that changing it never recompiles a compiled ho
 forward branches only on plain bools and ints derived from the stage and algorithm (set by
 their property setters), never on the enums themselves: torch 2.13's dynamo drops the guard
 on an enum attribute tested with ``in`` / ``is`` after the first recompile, so a compiled host
-kept running a TRAINING graph after its seed began to blend (``tests/test_compile.py``).
+kept running a TRAINING graph after its seed began to blend (``tests/core/engine/test_compile.py``).
 A compiled host recompiles once per distinct stage/algorithm, a small constant over a
 lifecycle. The seed's output is cast to the host's
 dtype before it meets the host features (under autocast they can differ).

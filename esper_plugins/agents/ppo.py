@@ -34,7 +34,7 @@ one batch; each env row is one episode run through the LSTM from a zero state):
 
 Host syncs: an update reads the device ``epochs + 3`` times at most — each normaliser once as
 it absorbs the batch (rewards, then returns), each epoch's gate once, and the metrics, which
-stay device tensors during the update, once at the end (``tests/test_ppo.py`` counts them).
+stay device tensors during the update, once at the end (``tests/plugins/test_ppo.py`` counts them).
 """
 
 from __future__ import annotations

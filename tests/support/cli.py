@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
+
+from support.paths import TESTS
 
 ENV = {**os.environ, "ESPER_DISABLE_PLUGIN_AUTOLOAD": "1"}
-TESTS = Path(__file__).parent.parent
 
 
 def esper(*args: str) -> subprocess.CompletedProcess[str]:

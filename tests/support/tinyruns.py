@@ -18,7 +18,8 @@ from typing import Any
 import torch
 from click.testing import CliRunner, Result
 
-TESTS = Path(__file__).parent.parent
+from support.paths import TESTS
+
 FAULTY_ESPER = Path(__file__).parent / "faulty_esper.py"
 
 GROWTH_EPOCHS = 6
