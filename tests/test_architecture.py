@@ -105,9 +105,10 @@ def test_an_old_module_path_warns_and_is_the_moved_module(old: str, new: str) ->
                         "import from esper.plugin instead"]  # fmt: skip
 
 
-#: The sizes a newcomer can read in one sitting (issue 16's limits, with a little slack).
-MAX_MODULE_LINES = 450
-MAX_FUNCTION_LINES = 70
+#: The sizes a newcomer can read in one sitting (issue 16: about 400 lines a module, about
+#: 60 a function; the largest today are environment.py, 425, and Environment.__init__, 63).
+MAX_MODULE_LINES = 430
+MAX_FUNCTION_LINES = 65
 MAX_TOP_LEVEL_MODULES = 10
 
 
