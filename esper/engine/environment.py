@@ -32,6 +32,7 @@ from esper.contracts.policy import Policy
 from esper.contracts.signals import Signals
 from esper.contracts.task import Task, TaskData, load_task_data
 from esper.engine.compilation import compile_module
+from esper.engine.compute import ComputeTally
 from esper.engine.epoch import (
     EpochLoop,
     ablation_configs,
@@ -125,6 +126,7 @@ class Environment:
         )
         self.execute = ActionExecutor(self.model)
         self.tracker = SignalTracker()
+        self.compute = ComputeTally()
         self.pending: Observed | None = None
         self.last_signals: Signals | None = None
         self.epoch = 0
@@ -230,6 +232,7 @@ class Environment:
         self.epoch += 1
         epoch = self.epoch
         yield from self.loop.train_batches(epoch)
+        self.compute.charge_epoch(self.loop, ablation_configs(self.model)[1])
         ablate, figures, train_loss, train_acc = self._read_epoch()
         shapley_values = self._shapley(ablate) if epoch == self.max_epochs and ablate else {}
         for sid, value in figures.contributions.items():
@@ -400,7 +403,7 @@ class Environment:
         self, observed: Observed, action: Action, ok: bool, alphas_before: dict[str, float]
     ) -> EpochResult:
         """Record the finished epoch in the history and the telemetry; its `EpochResult`."""
-        result = epoch_result(self.model, observed, action, ok, alphas_before)
+        result = epoch_result(self.model, observed, action, ok, alphas_before, self.compute)
         self.history.append(
             {
                 "epoch": result.epoch,

@@ -34,6 +34,9 @@ class EpochCompleted(Event):
     #: Each slot's stage and alpha at the end of the epoch (after the action and the tick).
     stages: dict[str, str] = attrs.field(factory=dict)
     alphas: dict[str, float] = attrs.field(factory=dict)
+    #: FLOPs this arm has spent since the run began, training and evaluating.
+    flops_train: int = 0
+    flops_evaluate: int = 0
 
 
 @register_event("signals.plateau")

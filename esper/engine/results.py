@@ -9,6 +9,7 @@ import attrs
 
 from esper.contracts.actions import Action
 from esper.contracts.signals import Signals
+from esper.engine.compute import ComputeTally
 from esper.engine.events import EpochCompleted
 from esper.growth.model import MorphogeneticModel
 from esper.lifecycle import Stage
@@ -59,6 +60,9 @@ class EpochResult:
     stages_after: dict[str, str] = attrs.field(factory=dict)
     germinated_at: dict[str, int] = attrs.field(factory=dict)
     shapley: dict[str, float] = attrs.field(factory=dict)
+    #: FLOPs spent since the run began, training and evaluating (`esper.engine.compute`).
+    flops_train: int = 0
+    flops_evaluate: int = 0
 
 
 def alphas(model: MorphogeneticModel) -> dict[str, float]:
@@ -72,6 +76,7 @@ def epoch_result(
     action: Action,
     ok: bool,
     alphas_before: dict[str, float],
+    compute: ComputeTally,
 ) -> EpochResult:
     """The `EpochResult` of an epoch whose action was executed and lifecycle ticked."""
     epoch = observed.epoch
@@ -101,6 +106,8 @@ def epoch_result(
         stages_after={sid: r.state.stage.name for sid, r in live.items() if r.state},
         germinated_at={sid: epoch - r.state.epochs_total for sid, r in live.items() if r.state},
         shapley=observed.shapley,
+        flops_train=compute.train,
+        flops_evaluate=compute.evaluate,
     )
 
 
@@ -125,4 +132,6 @@ def epoch_completed(model: MorphogeneticModel, result: EpochResult, *, arm: str)
         action_ok=result.action_ok,
         stages=stages,
         alphas=result.alphas_after,
+        flops_train=result.flops_train,
+        flops_evaluate=result.flops_evaluate,
     )

@@ -29,6 +29,7 @@ def environment_state(env: Environment) -> dict[str, Any]:
         "policy": env.policy.state_dict(),
         "governor": env.governor.state_dict() if env.governor is not None else None,
         "history": env.history,
+        "flops": env.compute.state_dict(),
     }
 
 
@@ -48,4 +49,5 @@ def restore_environment(env: Environment, state: dict[str, Any]) -> None:
     if env.governor is not None and state["governor"] is not None:
         env.governor.load_state_dict(state["governor"])
     env.history = list(state["history"])
+    env.compute.load_state_dict(state.get("flops"))
     env.epoch = int(state["epoch"])

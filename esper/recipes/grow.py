@@ -214,6 +214,7 @@ class GrowthRun:
                     "total": counts.total,
                 },
                 "growth_ratio": counts.growth_ratio,
+                "flops": env.compute.summary(),
                 "seeds": outcome,
                 "rollbacks": sum(1 for h in env.history if h["rolled_back"]),
             }

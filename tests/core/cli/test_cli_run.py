@@ -66,6 +66,12 @@ def test_run_static_and_summary_fields(tmp_path: Path) -> None:
     assert "static" not in summary  # --static trains the baseline alone
     assert summary["policy"] == "esper.policies.heuristic:static"
     assert summary["grown"]["growth_ratio"] == 1.0
+    # Training FLOPs per arm: one epoch of 64 samples trained and 32 evaluated.
+    flops = summary["grown"]["flops"]
+    assert flops["train"] > flops["evaluate"] > 0
+    assert flops["train"] % 64 == 0
+    assert flops["evaluate"] % 32 == 0
+    assert flops["total"] == flops["train"] + flops["evaluate"]
     assert {p.name for p in run_dir.iterdir()} >= {
         "config.toml",
         "events.jsonl",

@@ -1,0 +1,58 @@
+"""The FLOPs an environment charges per epoch (esper.engine.compute), against hand counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from esper.engine.events import EpochCompleted
+from esper.registry import Registries
+
+from support.envs import tiny_env
+
+# TinyCNN on one 3x8x8 image (tests/core/growth/test_flops.py has the layer by layer count):
+# forward 23,120 FLOPs; backward 32,416 (every weight gradient, every input gradient but the
+# image's).
+FORWARD, BACKWARD = 23_120, 32_416
+TRAIN, VAL = 256, 128  # TinyImageTask's samples
+
+
+def test_each_epoch_charges_its_trained_and_evaluated_samples(registries: Registries) -> None:
+    events: list[Any] = []
+    env = tiny_env(registries, emit=events.append)
+    results = [env.step() for _ in range(2)]
+    per_epoch_train = (FORWARD + BACKWARD) * TRAIN
+    per_epoch_eval = FORWARD * VAL  # one configuration: no seed is blended
+    assert [r.flops_train for r in results] == [per_epoch_train, 2 * per_epoch_train]
+    assert [r.flops_evaluate for r in results] == [per_epoch_eval, 2 * per_epoch_eval]
+    epochs = [e for e in events if isinstance(e, EpochCompleted)]
+    assert [e.flops_train for e in epochs] == [r.flops_train for r in results]
+    assert env.compute.summary() == {
+        "train": 2 * per_epoch_train,
+        "evaluate": 2 * per_epoch_eval,
+        "total": 2 * (per_epoch_train + per_epoch_eval),
+    }
+
+
+def test_a_capped_epoch_charges_only_the_batches_it_trained(registries: Registries) -> None:
+    env = tiny_env(registries, batches_per_epoch=3)  # 3 batches of 32
+    assert env.step().flops_train == (FORWARD + BACKWARD) * 96
+
+
+def test_the_tally_is_checkpointed_and_a_resume_goes_on_counting(registries: Registries) -> None:
+    straight = tiny_env(registries)
+    for _ in range(3):
+        straight.step()
+    first = tiny_env(registries)
+    first.step()
+    resumed = tiny_env(registries)
+    resumed.load_state_dict(first.state_dict())
+    assert resumed.compute.summary() == first.compute.summary()
+    for _ in range(2):
+        resumed.step()
+    assert resumed.compute.summary() == straight.compute.summary()
+    # A checkpoint from before FLOPs were counted resumes with the count starting at zero.
+    old = first.state_dict()
+    del old["flops"]
+    again = tiny_env(registries)
+    again.load_state_dict(old)
+    assert again.compute.summary()["total"] == 0
