@@ -68,6 +68,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     row("val loss", lambda a: f"{a['val_loss']:.4f}")
     row("parameters", lambda a: f"{a['params']['total']:,}")
     row("growth ratio", lambda a: f"{a['growth_ratio']:.3f}")
+    row("training FLOPs", lambda a: f"{a['flops']['train']:.3e}")
     row("seeds germinated", lambda a: str(a["seeds"]["germinated"]))
     row("seeds fossilized", lambda a: str(a["seeds"]["fossilized"]))
     row("seeds pruned", lambda a: str(a["seeds"]["pruned"]))

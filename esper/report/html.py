@@ -69,13 +69,13 @@ pre { background: #f7f7f7; padding: 0.8rem; overflow-x: auto; font-size: 0.8rem;
 
 
 def _fmt(value: Any, spec: str = "") -> str:
-    """A summary value as (escaped) table text; ``spec`` formats a finite float."""
+    """A summary value as (escaped) table text; ``spec`` formats a finite float or an int."""
     if value is None:
         return "\u2013"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
-        return f"{value:,}"
+        return format(value, spec) if spec else f"{value:,}"
     if isinstance(value, float):
         if not math.isfinite(value):
             return esc(value)
@@ -114,6 +114,8 @@ _ARM_ROWS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("live seed parameters", ("params", "active_seeds"), ""),
     ("fossilized parameters", ("params", "fossilized"), ""),
     ("growth ratio", ("growth_ratio",), ".3f"),
+    ("training FLOPs", ("flops", "train"), ".3e"),
+    ("evaluation FLOPs", ("flops", "evaluate"), ".3e"),
     ("seeds germinated", ("seeds", "germinated"), ""),
     ("seeds fossilized", ("seeds", "fossilized"), ""),
     ("seeds pruned", ("seeds", "pruned"), ""),

@@ -162,6 +162,9 @@ def test_report_sections_and_tables(both_report: Path, growth_run: Path, train_r
     assert '<section id="compare">' in page
     # The summary table shows the final figures of summary.json.
     assert f"{growth['grown']['params']['total']:,}" in page
+    assert (
+        f'<th>training FLOPs</th><td class="num">{growth["static"]["flops"]["train"]:.3e}' in page
+    )
     assert f"{train['updates']}" in page
     assert "Explained variance (pre-update)" in page
     # The comparison table has the final accuracy of each arm and of the training run.
