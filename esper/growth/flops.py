@@ -41,9 +41,6 @@ class PassFlops:
     def total(self) -> int:
         return self.forward + self.backward
 
-    def __mul__(self, samples: int) -> PassFlops:
-        return PassFlops(self.forward * samples, self.backward * samples)
-
 
 class _Pass(nn.Module):
     """Runs ``call(module, x)`` as its forward, so that `functional_call` can swap the tensors
