@@ -10,7 +10,6 @@ epoch the governor rolls back is charged too: its compute was spent.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,13 +32,8 @@ class ComputeTally:
         to run."""
         model, data = loop.model, loop.data
         structure = growth_structure(model.records)
-        n, batch_size = data.train_x.shape[0], loop.task.info.batch_size
-        batches = math.ceil(n / batch_size)
-        if loop.batches_per_epoch is not None:
-            batches = min(batches, loop.batches_per_epoch)
-        trained = min(n, batches * batch_size)
         step = self.meter.train_step(model, data.train_x[:1], structure)
-        self.train += step.total * trained
+        self.train += step.total * loop.trained_samples
         frozen = [dict(c) for c in configs]
         per_sample = self.meter.evaluate(
             model,

@@ -232,7 +232,6 @@ class Environment:
         self.epoch += 1
         epoch = self.epoch
         yield from self.loop.train_batches(epoch)
-        self.compute.charge_epoch(self.loop, ablation_configs(self.model)[1])
         ablate, figures, train_loss, train_acc = self._read_epoch()
         shapley_values = self._shapley(ablate) if epoch == self.max_epochs and ablate else {}
         for sid, value in figures.contributions.items():
@@ -263,6 +262,7 @@ class Environment:
         training sums, evaluation, each seed's non-finite output count and gradient health.
         Records the gradient health and prunes a seed that went non-finite."""
         ablate, configs = ablation_configs(self.model)
+        self.compute.charge_epoch(self.loop, configs)
         eval_stats = self.loop.launch_evaluate(configs)
         grads, self.loop.pending_grads = self.loop.pending_grads, None
         nonfinite_slots, nonfinite = self.model.launch_nonfinite()

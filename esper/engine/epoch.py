@@ -167,6 +167,8 @@ class EpochLoop:
         self.train_stats = torch.zeros(3, dtype=torch.float64, device=device)
         #: The last pass's gradient-health kernels, launched but not read.
         self.pending_grads: PendingGradients | None = None
+        #: Samples the last training pass trained on (known on the host: no device read).
+        self.trained_samples = 0
 
     def restart_scaler(self) -> None:
         """A fresh fp16 loss scaler (after a rollback, or a seed whose NaN gradients made the
@@ -191,6 +193,7 @@ class EpochLoop:
         batches = math.ceil(n / bs)
         if self.batches_per_epoch is not None:
             batches = min(batches, self.batches_per_epoch)
+        self.trained_samples = min(n, batches * bs)
         loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         count = torch.zeros((), dtype=torch.int64, device=self.device)
