@@ -27,6 +27,7 @@ def _overrides(
     seed: int | None,
     out: str | None,
     static: bool,
+    budget_flops: float | None = None,
 ) -> list[str]:
     extra = list(overrides)
     for key, value in (
@@ -37,7 +38,11 @@ def _overrides(
     ):
         if value is not None:
             extra.append(f"{key}={toml_string(value)}")
-    for key, number in (("run.epochs", epochs), ("run.seed", seed)):
+    for key, number in (
+        ("run.epochs", epochs),
+        ("run.seed", seed),
+        ("run.budget_flops", budget_flops),
+    ):
         if number is not None:
             extra.append(f"{key}={number}")
     if static:
@@ -69,6 +74,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     row("parameters", lambda a: f"{a['params']['total']:,}")
     row("growth ratio", lambda a: f"{a['growth_ratio']:.3f}")
     row("training FLOPs", lambda a: f"{a['flops']['train']:.3e}")
+    if summary.get("budget_flops"):
+        row("epochs trained", lambda a: str(a["epochs"]))
     row("seeds germinated", lambda a: str(a["seeds"]["germinated"]))
     row("seeds fossilized", lambda a: str(a["seeds"]["fossilized"]))
     row("seeds pruned", lambda a: str(a["seeds"]["pruned"]))
@@ -95,6 +102,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @click.option("--out", default=None, help="Parent directory of run directories (run.out).")
 @click.option("--static", is_flag=True, help="Static baseline only: a controller that never grows.")
 @click.option(
+    "--budget-flops",
+    type=float,
+    default=None,
+    help="Stop each arm once its training FLOPs reach this, e.g. 1e12 (run.budget_flops).",
+)
+@click.option(
     "--policy-checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -114,6 +127,7 @@ def run(
     seed: int | None,
     out: str | None,
     static: bool,
+    budget_flops: float | None,
     policy_checkpoint: Path | None,
     compile_: bool,
     quiet: bool,
@@ -127,38 +141,16 @@ def run(
     registries = Registries(manager)
     raw = load_raw(
         config_files,
-        _overrides(overrides, task, policy, epochs, device, seed, out, static)
+        _overrides(overrides, task, policy, epochs, device, seed, out, static, budget_flops)
         + compile_overrides(compile_),
     )
     add_topology_task(raw, registries, explicit_topologies(manager))
     if policy_checkpoint is not None:
-        _use_policy_checkpoint(raw, policy_checkpoint)
+        from esper.recipes.policy_checkpoint import use_policy_checkpoint
+
+        use_policy_checkpoint(raw, policy_checkpoint)
     config = structure(raw, registries, source=", ".join(config_files) or None)
     execute_growth(manager, registries, config, resume_dir=None, quiet=quiet)
-
-
-def _use_policy_checkpoint(raw: dict[str, Any], path: Path) -> None:
-    """Select the checkpoint's controller with its sizes and weights; ``--set policy.*`` wins."""
-    from esper.errors import EsperError
-    from esper.rundir.checkpoint import load_checkpoint
-
-    state = load_checkpoint(path)
-    if not isinstance(state, dict) or "network" not in state or "policy_id" not in state:
-        raise EsperError(f"{path}: not a policy checkpoint written by `esper train`")
-    section_given = raw.get("policy")
-    given: dict[str, Any] = section_given if isinstance(section_given, dict) else {}
-    if "name" in given and given["name"] not in (
-        state["policy_id"],
-        state["policy_id"].split(":")[-1],
-    ):
-        raise EsperError(
-            f"{path} holds a {state['policy_id']!r} controller, but the config selects "
-            f"policy {given['name']!r}"
-        )
-    section: dict[str, Any] = dict(state.get("policy_config") or {})
-    section.update({"name": state["policy_id"], "deterministic": True, "weights": str(path)})
-    section.update({k: v for k, v in given.items() if k != "name"})
-    raw["policy"] = section
 
 
 def execute_growth(

@@ -20,6 +20,7 @@ from esper.errors import EsperError
 CORE_COMMANDS: dict[str, str] = {
     "blueprints": "esper.cli.cmd_blueprints:blueprints",
     "config": "esper.cli.cmd_config:config",
+    "eval": "esper.cli.cmd_eval:eval_",
     "plugins": "esper.cli.cmd_plugins:plugins",
     "report": "esper.cli.cmd_report:report",
     "resume": "esper.cli.cmd_resume:resume",

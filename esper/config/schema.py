@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
-from esper.bounds import MAX_EPOCHS, MAX_SEED
+from esper.bounds import MAX_EPOCHS, MAX_SEED, finite
 from esper.engine.options import CompileSection
 from esper.lifecycle import GateConfig
 
@@ -85,6 +85,9 @@ class RunSection:
     slots: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     #: Cap on training batches per epoch (0: a full pass over the training set).
     batches_per_epoch: int = attrs.field(default=0, validator=[v.ge(0), v.le(1_000_000_000)])
+    #: Stop each arm once its training FLOPs reach this many (0: no budget), so that arms can
+    #: be compared at equal compute; the epoch that reaches it stops at the batch that does.
+    budget_flops: float = attrs.field(default=0.0, validator=[finite, v.ge(0), v.le(1e30)])
     #: Also train the static host (a controller that never grows) side by side for comparison.
     static_baseline: bool = True
     #: Where real datasets live (CIFAR-10, text files); embedded tasks ignore it.

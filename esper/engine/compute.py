@@ -6,10 +6,15 @@ evaluation of every alpha configuration times the validation samples. The per-sa
 come from `esper.growth.flops` (torch's FLOP counter on meta stand-ins, once per model
 structure), so charging reads nothing from the device and changes no number of the run. An
 epoch the governor rolls back is charged too: its compute was spent.
+
+With a training budget (``run.budget_flops``) the tally also caps the batches of the next
+epoch, so that an arm stops at the first batch whose step reaches the budget: arms compared at
+equal compute differ by less than one batch's step.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,7 +30,27 @@ class ComputeTally:
 
     train: int = 0
     evaluate: int = 0
+    #: Training FLOPs after which the environment stops (None: no budget).
+    budget: int | None = None
+    #: The configured cap on batches per epoch, which a budget can only lower.
+    batches_per_epoch: int | None = None
     meter: FlopMeter = attrs.field(factory=FlopMeter, repr=False)
+
+    @property
+    def spent(self) -> bool:
+        """The training budget is used up."""
+        return self.budget is not None and self.train >= self.budget
+
+    def cap_batches(self, loop: EpochLoop) -> None:
+        """Cap the next epoch's batches at the budget's remainder, rounded up to a batch."""
+        cap = self.batches_per_epoch
+        if self.budget is not None:
+            model, data = loop.model, loop.data
+            step = self.meter.train_step(model, data.train_x[:1], growth_structure(model.records))
+            per_batch = max(step.total, 1) * loop.task.info.batch_size
+            left = max(math.ceil((self.budget - self.train) / per_batch), 1)
+            cap = left if cap is None else min(cap, left)
+        loop.batches_per_epoch = cap
 
     def charge_epoch(self, loop: EpochLoop, configs: Sequence[Mapping[str, float]]) -> None:
         """Charge the pass ``loop`` just trained and the evaluation of ``configs`` it is about

@@ -50,7 +50,7 @@ from esper.engine.tracker import SignalTracker
 from esper.errors import EsperError
 from esper.growth.catalog import BlueprintCatalog
 from esper.growth.gradient_health import GradientReport
-from esper.growth.host import SlottedHost, memory_format
+from esper.growth.host import SlottedHost, input_memory_format
 from esper.growth.model import MorphogeneticModel
 from esper.registry import Registries
 from esper.telemetry import Event
@@ -59,13 +59,6 @@ __all__ = ["Environment", "EpochResult", "Observed", "resolve_amp"]
 
 #: Epochs without improvement after which a plateau is reported (once per plateau).
 PLATEAU_EVENT_EPOCHS = 3
-
-
-def _input_format(host: SlottedHost) -> torch.memory_format:
-    try:
-        return memory_format(host.input_memory_format)
-    except ValueError as exc:
-        raise EsperError(f"host {type(host).__name__}: input_memory_format: {exc}") from None
 
 
 class Environment:
@@ -90,6 +83,7 @@ class Environment:
         use_stream: bool = False,
         env_id: int | None = None,
         compile: CompileSection | None = None,
+        budget_flops: int | None = None,
     ) -> None:
         self.task = task
         self.info = task.info
@@ -126,7 +120,7 @@ class Environment:
         )
         self.execute = ActionExecutor(self.model)
         self.tracker = SignalTracker()
-        self.compute = ComputeTally()
+        self.compute = ComputeTally(budget=budget_flops, batches_per_epoch=batches_per_epoch)
         self.pending: Observed | None = None
         self.last_signals: Signals | None = None
         self.epoch = 0
@@ -157,10 +151,15 @@ class Environment:
         with self.streams.own():
             host: SlottedHost = task.build_host(registries).to(self.device)
         on_device = (data or load_task_data(task, seed=self.seed, data_dir=data_dir)).to(
-            self.device, memory_format=_input_format(host)
+            self.device, memory_format=input_memory_format(host)
         )
         catalog = BlueprintCatalog(registries["blueprints"], host.topology)
         return on_device, MorphogeneticModel(host, catalog, slots=slots, emit=self._emit)
+
+    @property
+    def finished(self) -> bool:
+        """Trained for ``max_epochs``, or its FLOP budget is spent."""
+        return self.epoch >= self.max_epochs or self.compute.spent
 
     @property
     def scaler(self) -> Any:
@@ -231,6 +230,7 @@ class Environment:
             self.stream.wait_stream(torch.cuda.default_stream(self.device))
         self.epoch += 1
         epoch = self.epoch
+        self.compute.cap_batches(self.loop)
         yield from self.loop.train_batches(epoch)
         ablate, figures, train_loss, train_acc = self._read_epoch()
         shapley_values = self._shapley(ablate) if epoch == self.max_epochs and ablate else {}

@@ -18,6 +18,8 @@ import attrs
 import torch
 from torch import nn
 
+from esper.errors import EsperError
+
 SLOT_ID_RE = re.compile(r"^r(\d+)c(\d+)$")
 #: Surfaces the built-in hosts use; a host may name its own (the surface is for display only).
 SURFACES = ("block_end", "pre_pool", "post_pool", "post_attn", "post_mlp")
@@ -49,6 +51,14 @@ def memory_format(name: str) -> torch.memory_format:
         raise ValueError(
             f"unknown memory format {name!r}; known: {', '.join(MEMORY_FORMATS)}"
         ) from None
+
+
+def input_memory_format(host: SlottedHost) -> torch.memory_format:
+    """The memory format ``host`` declares for its input; an unknown one names the host."""
+    try:
+        return memory_format(host.input_memory_format)
+    except ValueError as exc:
+        raise EsperError(f"host {type(host).__name__}: input_memory_format: {exc}") from None
 
 
 def _check_slot_id(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:

@@ -167,6 +167,28 @@ class MorphogeneticModel(ParameterAccounting, FusedEvaluation, nn.Module):
         self._optimizers.add(slot_id, module)
         return state
 
+    def install(
+        self,
+        slot_id: str,
+        blueprint: str,
+        *,
+        algorithm: AlphaAlgorithm | str = AlphaAlgorithm.ADD,
+        epoch: int | None = None,
+    ) -> SeedState:
+        """Make ``blueprint`` part of the architecture in a free slot: a freshly initialised
+        seed, fossilized at alpha 1 without the gates, that trains with the host from now on.
+
+        A host with seeds installed is a larger static model (``esper eval``'s larger-static
+        baseline: the grown model's final architecture trained from scratch)."""
+        state = self.germinate(slot_id, blueprint, algorithm=algorithm, tempo=0, epoch=epoch)
+        record = self.records[slot_id]
+        for stage in (Stage.TRAINING, Stage.BLENDING, Stage.HOLDING, Stage.FOSSILIZED):
+            source = state.stage
+            state.transition(stage, epoch=epoch)
+            self._enter(record, state, source)
+        record.sync_alpha()
+        return state
+
     def advance(
         self, slot_id: str, target: Stage | str | None = None, *, epoch: int | None = None
     ) -> GateResult:

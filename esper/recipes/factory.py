@@ -133,6 +133,7 @@ class EnvironmentFactory:
             use_stream=use_stream,
             env_id=env_id,
             compile=self.config.compile,
+            budget_flops=int(run.budget_flops) or None,
         )
         env.model.gates = QualityGates(self.config.lifecycle)
         self.data = env.data

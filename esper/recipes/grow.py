@@ -91,25 +91,34 @@ class GrowthRun:
 
     def run(self, progress: Progress | None = None) -> dict[str, Any]:
         """Train both arms to ``run.epochs``; Ctrl-C stops after the epoch with a checkpoint."""
-        total = self.config.run.epochs
         every = self.config.run.checkpoint_every
-        grown = self.arms["grown"]
         with StopRequest(unit="epoch") as stop:
-            while grown.epoch < total:
+            while not self.finished:
                 for index, (name, env) in enumerate(self.arms.items()):
+                    if env.finished:  # its FLOP budget is spent
+                        continue
                     with structlog.contextvars.bound_contextvars(env_id=index, arm=name):
                         result = env.step()
                     if progress is not None:
                         progress(name, result, env)
-                self._report_compiles(grown.epoch)
-                due = grown.epoch % every == 0 or grown.epoch == total
-                if due or (stop.requested and grown.epoch < total):
+                self._report_compiles(self.position)
+                if self.position % every == 0 or self.finished or stop.requested:
                     path = self.checkpoint()
-                if stop.requested and grown.epoch < total:
+                if stop.requested and not self.finished:
                     raise RunInterrupted(self._stopped_message(path))
         summary = self.summary()
         write_text_atomic(self.session.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
         return summary
+
+    @property
+    def position(self) -> int:
+        """Epochs done by the arm furthest along."""
+        return max(env.epoch for env in self.arms.values())
+
+    @property
+    def finished(self) -> bool:
+        """Every arm trained its epochs or spent its FLOP budget."""
+        return all(env.finished for env in self.arms.values())
 
     def _report_compiles(self, epoch: int) -> None:
         new = self.watch.poll()
@@ -126,7 +135,7 @@ class GrowthRun:
             if env.history
         )
         return (
-            f"interrupted after epoch {self.arms['grown'].epoch} of {self.config.run.epochs} "
+            f"interrupted after epoch {self.position} of {self.config.run.epochs} "
             f"({figures}); checkpoint written to {path}; continue with: "
             f"esper resume {self.session.run_dir}"
         )
@@ -171,7 +180,7 @@ class GrowthRun:
             except (KeyError, EsperError, RuntimeError, ValueError) as exc:
                 raise CheckpointError(f"{path}: cannot restore arm {name!r}: {exc}") from None
         self.wall_before = float(state.get("wall_time_s", 0.0))
-        self.session.emit(RunResumed(checkpoint=str(path), position=self.arms["grown"].epoch))
+        self.session.emit(RunResumed(checkpoint=str(path), position=self.position))
 
     def summary(self) -> dict[str, Any]:
         wall = self.wall_before + (time.perf_counter() - self.started)
@@ -183,42 +192,48 @@ class GrowthRun:
             "policy": self.config.components["policy"].id,
             "epochs": self.config.run.epochs,
             "seed": self.config.run.seed,
+            "budget_flops": self.config.run.budget_flops or None,
             "wall_time_s": round(wall, 3),
         }
         if self.config.compile.enabled:
             out["compile"] = self.watch.summary()
         for name, env in self.arms.items():
-            last = env.history[-1] if env.history else {}
-            counts = env.model.parameter_counts()
-            stages = [r.state.stage for r in env.model.records.values() if r.state is not None]
-            germinated = sum(r.seeds_germinated for r in env.model.records.values())
-            fossilized = stages.count(Stage.FOSSILIZED)
-            live = sum(
-                stage in (Stage.GERMINATED, Stage.TRAINING, Stage.BLENDING, Stage.HOLDING)
-                for stage in stages
-            )
-            # Every seed ever germinated is live, fossilized, or was pruned.
-            outcome = {
-                "germinated": germinated,
-                "fossilized": fossilized,
-                "pruned": germinated - fossilized - live,
-            }
-            arm: dict[str, Any] = {
-                "val_accuracy": last.get("val_accuracy"),
-                "val_loss": last.get("val_loss"),
-                "best_val_accuracy": max((h["val_accuracy"] for h in env.history), default=None),
-                "params": {
-                    "host": counts.host,
-                    "active_seeds": counts.active_seeds,
-                    "fossilized": counts.fossilized,
-                    "total": counts.total,
-                },
-                "growth_ratio": counts.growth_ratio,
-                "flops": env.compute.summary(),
-                "seeds": outcome,
-                "rollbacks": sum(1 for h in env.history if h["rolled_back"]),
-            }
-            if info.kind == "language_model" and last.get("val_loss") is not None:
-                arm["val_perplexity"] = math.exp(min(last["val_loss"], 50.0))
-            out[name] = arm
+            out[name] = arm_summary(env, info.kind)
         return out
+
+
+def arm_summary(env: Environment, task_kind: str) -> dict[str, Any]:
+    """One arm's final figures: metrics, parameters, FLOPs, seeds by outcome, rollbacks."""
+    last = env.history[-1] if env.history else {}
+    counts = env.model.parameter_counts()
+    stages = [r.state.stage for r in env.model.records.values() if r.state is not None]
+    germinated = sum(r.seeds_germinated for r in env.model.records.values())
+    fossilized = stages.count(Stage.FOSSILIZED)
+    live = sum(
+        stage in (Stage.GERMINATED, Stage.TRAINING, Stage.BLENDING, Stage.HOLDING)
+        for stage in stages
+    )
+    arm: dict[str, Any] = {
+        "val_accuracy": last.get("val_accuracy"),
+        "val_loss": last.get("val_loss"),
+        "best_val_accuracy": max((h["val_accuracy"] for h in env.history), default=None),
+        "epochs": env.epoch,
+        "params": {
+            "host": counts.host,
+            "active_seeds": counts.active_seeds,
+            "fossilized": counts.fossilized,
+            "total": counts.total,
+        },
+        "growth_ratio": counts.growth_ratio,
+        "flops": env.compute.summary(),
+        # Every seed ever germinated is live, fossilized, or was pruned.
+        "seeds": {
+            "germinated": germinated,
+            "fossilized": fossilized,
+            "pruned": germinated - fossilized - live,
+        },
+        "rollbacks": sum(1 for h in env.history if h["rolled_back"]),
+    }
+    if task_kind == "language_model" and last.get("val_loss") is not None:
+        arm["val_perplexity"] = math.exp(min(last["val_loss"], 50.0))
+    return arm

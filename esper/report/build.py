@@ -1,5 +1,7 @@
 """Write a report directory: ``index.html`` and ``charts/<name>.png`` / ``.svg``.
 
+A report is of run directories (``esper run``, ``esper train``: one page, a section each) or
+of one evaluation directory (``esper eval``: its own page); the two do not mix on one page.
 matplotlib is imported only here (through `esper.report.charts`), when a report is written.
 """
 
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from esper.report.data import ReportError, RunData, load_run
+from esper.report.evaluation import is_eval_dir, load_evaluation
+from esper.report.evaluation_page import render_eval_page
 from esper.report.html import RenderedChart, RunSection, render_page
 from esper.rundir import layout
 
@@ -22,7 +26,7 @@ if TYPE_CHECKING:
 CHARTS_DIR = "charts"
 INDEX_NAME = "index.html"
 #: Chart files this module writes; others in ``charts/`` are never touched.
-_OWN_CHART = re.compile(r"(run\d+-[a-z-]+|compare-[a-z-]+)\.(png|svg)")
+_OWN_CHART = re.compile(r"(run\d+-[a-z-]+|compare-[a-z-]+|eval-[a-z-]+)\.(png|svg)")
 MATPLOTLIB_MISSING = (
     "esper report needs matplotlib, a dependency of esper-nn that is missing from this "
     "environment: pip install matplotlib"
@@ -45,11 +49,21 @@ def require_matplotlib() -> None:
 def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> Path:
     """Read every run directory, draw its charts and write the report; returns ``index.html``.
 
-    All run directories are read (and checked) before anything is written.
+    One evaluation directory instead of run directories gives its page (`write_eval_report`).
+    All directories are read (and checked) before anything is written.
     """
     if not run_dirs:
         raise ReportError("no run directory given")
-    runs: list[RunData] = [load_run(d) for d in run_dirs]
+    paths = [Path(d) for d in run_dirs]
+    evals = [p for p in paths if is_eval_dir(p)]
+    if evals:
+        if len(paths) > 1:
+            raise ReportError(
+                f"{evals[0]}: an evaluation directory is reported on its own (not with other "
+                f"directories): esper report {evals[0]}"
+            )
+        return write_eval_report(evals[0], out)
+    runs: list[RunData] = [load_run(d) for d in paths]
     require_matplotlib()
     from esper import __version__
     from esper.report import charts
@@ -73,6 +87,26 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) 
         comparison,
         generated=time.strftime("%Y-%m-%d %H:%M:%S"),
         version=__version__,
+    )
+    return _write_index(out_dir, page)
+
+
+def write_eval_report(eval_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Read an evaluation directory of ``esper eval``, draw its charts and write its page
+    (default ``EVAL_DIR/report``); returns ``index.html``."""
+    evaluation = load_evaluation(eval_dir)
+    require_matplotlib()
+    from esper import __version__
+    from esper.report import charts
+
+    out_dir = Path(out) if out is not None else evaluation.path / layout.REPORT
+    files = _ChartFiles(_make_chart_dir(out_dir))
+    rendered = [
+        files.render(spec, f"eval-{spec.slug}") for spec in charts.evaluation_charts(evaluation)
+    ]
+    files.remove_stale()
+    page = render_eval_page(
+        evaluation, rendered, generated=time.strftime("%Y-%m-%d %H:%M:%S"), version=__version__
     )
     return _write_index(out_dir, page)
 

@@ -47,7 +47,7 @@ class RunSection:
         return f"run{self.index}"
 
 
-_CSS = """
+CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
        max-width: 64rem; padding: 0 1rem; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
@@ -199,7 +199,9 @@ def _summary(run: RunData) -> str:
     return "".join(parts)
 
 
-def _figure(chart: RenderedChart, run_name: str) -> str:
+def chart_html(chart: RenderedChart, run_name: str) -> str:
+    """A chart's heading, image, caption and SVG link (or its empty note); ``run_name`` is in
+    the image's alt text."""
     title = f"<h3>{esc(chart.title)}</h3>"
     if chart.png is None:
         return f'{title}<p class="empty">{esc(chart.empty)}</p>'
@@ -229,7 +231,7 @@ def _section(section: RunSection) -> str:
         )
         if x
     )
-    charts = "".join(_figure(c, run.name) for c in section.charts)
+    charts = "".join(chart_html(c, run.name) for c in section.charts)
     return (
         f'<section id="{section.anchor}"><h2>{section.index}. {esc(run.name)}</h2>'
         f'<p class="meta">{meta}<br>{esc(run.path)}</p>'
@@ -260,7 +262,7 @@ def _comparison(sections: Sequence[RunSection], chart: RenderedChart) -> str:
         )
     return (
         '<section id="compare"><h2>Comparison</h2>'
-        f"<table>{head}{''.join(rows)}</table>{_figure(chart, 'all runs')}</section>"
+        f"<table>{head}{''.join(rows)}</table>{chart_html(chart, 'all runs')}</section>"
     )
 
 
@@ -286,7 +288,7 @@ def render_page(
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>esper report: {esc(names)}</title><style>{_CSS}</style></head><body>"
+        f"<title>esper report: {esc(names)}</title><style>{CSS}</style></head><body>"
         "<h1>esper report</h1>"
         f'<p class="meta">esper {esc(version)} \u00b7 generated {esc(generated)}</p>'
         f"<ul>{toc}</ul>{body}</body></html>\n"

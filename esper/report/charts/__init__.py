@@ -3,14 +3,26 @@ matplotlib `Figure`, or None when the run holds nothing to draw (usable from a n
 
 One module per family: `style` (sizes, colours, safe text, the blank figure), `epochs` and
 `seed_timeline` (``esper run``), `updates` (``esper train``), `comparison` (several runs),
+`evaluation` (an ``esper eval`` directory, whose charts take an `EvalData`),
 `catalogue` (which charts the page shows, with their text) and `saving` (PNG and SVG files).
 Importing this package imports matplotlib, which is why `esper.report.build` imports it only
 when a report is written.
 """
 
-from esper.report.charts.catalogue import ChartSpec, comparison_spec, run_charts
+from esper.report.charts.catalogue import (
+    ChartSpec,
+    comparison_spec,
+    evaluation_charts,
+    run_charts,
+)
 from esper.report.charts.comparison import comparison_chart
 from esper.report.charts.epochs import accuracy_chart, loss_chart, params_chart
+from esper.report.charts.evaluation import (
+    controller_colors,
+    differences_chart,
+    flops_chart,
+    seed_dots_chart,
+)
 from esper.report.charts.saving import save_figure
 from esper.report.charts.seed_timeline import seed_timeline_chart
 from esper.report.charts.style import (
@@ -47,8 +59,12 @@ __all__ = [
     "arm_color",
     "comparison_chart",
     "comparison_spec",
+    "controller_colors",
+    "differences_chart",
     "entropy_chart",
+    "evaluation_charts",
     "explained_variance_chart",
+    "flops_chart",
     "kl_chart",
     "loss_chart",
     "params_chart",
@@ -56,6 +72,7 @@ __all__ = [
     "reward_chart",
     "run_charts",
     "save_figure",
+    "seed_dots_chart",
     "seed_timeline_chart",
     "train_accuracy_chart",
 ]

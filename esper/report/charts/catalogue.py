@@ -1,7 +1,8 @@
 """Which charts the page shows, in which order, with their titles, captions and empty texts.
 
 The drawing is in the chart modules; this module is the page's table of contents for one run
-(`run_charts`) and for several (`comparison_spec`).
+(`run_charts`), for several (`comparison_spec`) and for an evaluation directory
+(`evaluation_charts`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from matplotlib.figure import Figure
 
 from esper.report.charts.comparison import comparison_chart
 from esper.report.charts.epochs import accuracy_chart, loss_chart, params_chart
+from esper.report.charts.evaluation import differences_chart, flops_chart, seed_dots_chart
 from esper.report.charts.seed_timeline import seed_timeline_chart
 from esper.report.charts.updates import (
     action_mix_chart,
@@ -22,6 +24,7 @@ from esper.report.charts.updates import (
     reward_chart,
     train_accuracy_chart,
 )
+from esper.report.eval_records import EvalData
 from esper.report.records import RunData
 
 #: Shown for a chart of ``esper run`` when the event log has no epoch.
@@ -146,3 +149,37 @@ def comparison_spec(runs: Sequence[RunData]) -> ChartSpec:
         figure=comparison_chart(runs),
         empty="no run has a final accuracy",
     )
+
+
+def evaluation_charts(ev: EvalData) -> list[ChartSpec]:
+    """The charts of an evaluation directory, in page order."""
+    final = f"final {ev.unit}"
+    return [
+        ChartSpec(
+            slug="seeds",
+            title="Final metric per seed",
+            caption=f"The {final} of every seed (dots; grey lines join the same seed, which "
+            "gives every controller the same data and initial host) and each controller's "
+            "mean with its 95% confidence interval (diamond and bar).",
+            figure=seed_dots_chart(ev),
+            empty="eval.json has no final metric to draw",
+        ),
+        ChartSpec(
+            slug="flops",
+            title="Metric against training compute",
+            caption=f"The {ev.unit} of every seed after each epoch against the training FLOPs "
+            f"spent so far (thin lines, from the cells), and each controller's mean {final} "
+            "at its mean training FLOPs, with 95% intervals on both axes.",
+            figure=flops_chart(ev),
+            empty="no cell curves and no training FLOPs in eval.json",
+        ),
+        ChartSpec(
+            slug="differences",
+            title="Paired differences",
+            caption=f"The mean difference a \u2212 b of the {final} over the seeds both ran, "
+            "with its 95% interval: green where a is better than b with an interval that "
+            "excludes zero, red where it is worse, grey otherwise.",
+            figure=differences_chart(ev),
+            empty="no comparison (it takes static or a baseline and another controller)",
+        ),
+    ]

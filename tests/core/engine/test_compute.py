@@ -56,3 +56,24 @@ def test_the_tally_is_checkpointed_and_a_resume_goes_on_counting(registries: Reg
     again = tiny_env(registries)
     again.load_state_dict(old)
     assert again.compute.summary()["total"] == 0
+
+
+def test_a_flop_budget_stops_at_the_first_batch_that_reaches_it(registries: Registries) -> None:
+    per_sample = FORWARD + BACKWARD
+    # One full epoch (8 batches of 32) and 2.5 batches more: epoch 2 trains 3 batches.
+    budget = per_sample * (TRAIN + 80)
+    env = tiny_env(registries, budget_flops=budget)
+    first = env.step()
+    assert first.flops_train == per_sample * TRAIN
+    assert not env.finished
+    second = env.step()
+    assert second.flops_train == per_sample * (TRAIN + 96)
+    assert env.finished
+    assert env.epoch == 2
+    # Without a budget the same environment would go on to max_epochs.
+    assert not tiny_env(registries).finished
+
+
+def test_a_budget_only_lowers_the_configured_batch_cap(registries: Registries) -> None:
+    env = tiny_env(registries, batches_per_epoch=2, budget_flops=10**15)
+    assert env.step().flops_train == (FORWARD + BACKWARD) * 64

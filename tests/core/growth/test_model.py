@@ -77,6 +77,25 @@ def test_full_lifecycle_to_fossilized() -> None:
         model.prune("r0c0", "too late")
 
 
+def test_install_makes_a_seed_part_of_the_architecture_that_trains_with_the_host() -> None:
+    model = cnn_model()
+    state = model.install("r0c0", "conv")
+    record = model.records["r0c0"]
+    assert state.stage is Stage.FOSSILIZED
+    assert state.alpha == 1.0
+    assert float(record.module.alpha) == 1.0
+    assert not record.module.isolate
+    seed_params = list(record.module.parameters())
+    assert model.parameter_counts().fossilized == sum(p.numel() for p in seed_params)
+    # Fully in the output (not the host's output), and trained by the loss like the host.
+    host_only = cnn_model()
+    assert not torch.equal(model(X), host_only(X))
+    nn.functional.cross_entropy(model(X), Y).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in seed_params)
+    with pytest.raises(LifecycleError, match="not free"):
+        model.install("r0c0", "conv")
+
+
 def test_g2_refuses_unmeasured_gradient_health() -> None:
     model = cnn_model()
     model.germinate("r0c0", "conv")

@@ -1,0 +1,1 @@
+"""``esper eval``: controllers compared over many seeds, with confidence intervals."""
