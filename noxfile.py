@@ -232,6 +232,20 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(reuse_venv=True)
+def results(session: nox.Session) -> None:
+    """docs/results.md: every built-in task evaluated over 10 seeds (not a default session).
+
+    Runs tools/results.py: one ``esper eval`` per task (static, heuristic and gradient, and the
+    larger-static arm), cells cached in results-evals/ so that a stopped run continues, then
+    the tables and their verdicts written into docs/results.md with the machine. About 30
+    minutes per task on 2 CPU cores; ``nox -s results -- --only image-impaired`` runs one.
+    """
+    install_torch(session, TORCH_CPU)
+    session.install(".")
+    session.run("python", "tools/results.py", *session.posargs)
+
+
+@nox.session(reuse_venv=True)
 def stress(session: nox.Session) -> None:
     """Reliability under faults (not a default session): docs/reliability.md's figures.
 

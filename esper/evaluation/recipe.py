@@ -185,6 +185,8 @@ class Evaluation:
             "epochs": self.base["run"]["epochs"],
             "seeds": self.seeds,
             "workers": self.workers,
+            "cells": len(cells),
+            "cells_run": runner.trained,
             "wall_time_s": round(time.perf_counter() - started, 3),
         }
         document = summarize(

@@ -61,6 +61,8 @@ class EvalRunner:
     workers: int = 1
     threads: int = 1
     results: dict[tuple[str, int], dict[str, Any]] = attrs.field(factory=dict)
+    #: Cells this runner trained (the rest came from the cache).
+    trained: int = 0
 
     @property
     def total(self) -> int:
@@ -104,6 +106,7 @@ class EvalRunner:
     def _record(self, cell: dict[str, Any], cached: bool, progress: Progress | None) -> None:
         self.results[(cell["controller"], cell["seed"])] = cell
         if not cached:
+            self.trained += 1
             path = cell_path(self.eval_dir, _controller(cell["controller"]), cell["seed"])
             path.parent.mkdir(parents=True, exist_ok=True)
             write_text_atomic(path, json.dumps(cell, indent=1) + "\n")

@@ -113,6 +113,17 @@ def main() -> int:
         c.esper("resume", str(trained), "--quiet")
         c.esper("report", str(trained))
 
+        # esper eval (two worker processes, the trained policy.pt as a controller), its report.
+        evals = Path(tempfile.mkdtemp(prefix="esper-evals-"))
+        c.esper(
+            "eval", "--controllers", f"static,heuristic,{trained / 'policy.pt'}", "--seeds", "2",
+            "--workers", "2", "--epochs", "3", *TINY, "--out", str(evals), "--name", "e",
+            "--quiet",
+        )  # fmt: skip
+        c.check("eval wrote eval.json", (evals / "e" / "eval.json").is_file())
+        c.esper("report", str(evals / "e"))
+        c.check("eval report", (evals / "e" / "report" / "index.html").is_file())
+
         # A topology esper's core has never heard of, from an installed plugin.
         before = set(runs.iterdir())
         c.esper("run", "--task", "blobs", "--epochs", "8", "--out", str(runs), "--quiet")
