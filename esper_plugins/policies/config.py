@@ -1,11 +1,11 @@
-"""Options of the heuristic controller (defaults from the prior system's tuned values). No torch."""
+"""Options of the built-in controllers (heuristic, gradient, LSTM). No torch."""
 
 from __future__ import annotations
 
 import attrs
 from attrs import validators as v
 
-from esper.plugin import MAX_EPOCHS, MAX_SEED, MAX_WIDTH, finite
+from esper.plugin import MAX_EPOCHS, MAX_SEED, MAX_WIDTH, Style, finite
 
 #: Most seeds a controller may budget for: far more slots than any host declares.
 _MAX_SEEDS = 1024
@@ -50,6 +50,47 @@ class HeuristicConfig:
     tempo: int = attrs.field(default=3, validator=[v.ge(0), v.le(MAX_EPOCHS)])
     #: Wait for the host to stabilise before the first germination.
     wait_for_stabilization: bool = False
+
+
+#: Blend styles by config name ("sigmoid_add", ...), in `Style` order.
+STYLE_NAMES: tuple[str, ...] = tuple(style.name.lower() for style in Style)
+
+
+@attrs.frozen(kw_only=True)
+class GradientConfig:
+    """Options of the gradient-probe controller (`esper_plugins.policies.gradient`).
+
+    Timing options default to the heuristic's, so the two controllers grow at the same moments
+    and differ in where and what they grow.
+    """
+
+    #: Epochs without a 0.5 pp gain before a probe round starts (0: do not wait for a plateau).
+    plateau_epochs: int = attrs.field(default=2, validator=[v.ge(0), v.le(MAX_EPOCHS)])
+    min_epoch: int = attrs.field(default=3, validator=[v.ge(0), v.le(MAX_EPOCHS)])
+    #: A probe scoring below this (its seed's gradient norm after one incubation epoch) can
+    #: never be grown; a round whose probes all score below it grows nothing.
+    min_score: float = attrs.field(default=1e-3, validator=[finite, v.ge(0)])
+    #: Probes per round, in slot order (None: every free slot).
+    max_probes: int | None = attrs.field(
+        default=None, validator=v.optional([v.instance_of(int), v.ge(1), v.le(_MAX_SEEDS)])
+    )
+    #: Epochs without a new round after a round that grew nothing or a pruned grown seed.
+    embargo_epochs: int = attrs.field(default=5, validator=[v.ge(0), v.le(MAX_EPOCHS)])
+    #: Fossilize a holding seed whose measured contribution exceeds this (percent points).
+    min_contribution_pp: float = attrs.field(default=0.5, validator=finite)
+    #: Prune a blending seed whose accuracy fell this many points since blending began...
+    prune_drop_pp: float = attrs.field(default=2.0, validator=[finite, v.gt(0)])
+    #: ...after at least this many epochs of blending.
+    prune_after_epochs: int = attrs.field(default=5, validator=[v.ge(1), v.le(MAX_EPOCHS)])
+    #: Seeds grown (probes committed to) before the controller stops (None: no cap; 0: never).
+    max_seeds: int | None = attrs.field(
+        default=None, validator=v.optional([v.instance_of(int), v.ge(0), v.le(_MAX_SEEDS)])
+    )
+    #: Probe blueprints, one per round in turn (empty: the topology's default list).
+    blueprints: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    #: How a grown seed blends in (one of STYLE_NAMES), and over how many epochs.
+    style: str = attrs.field(default="sigmoid_add", validator=v.in_(STYLE_NAMES))
+    tempo: int = attrs.field(default=3, validator=[v.ge(0), v.le(MAX_EPOCHS)])
 
 
 #: Probability floor per head (the prior system's values): exploration that survives collapse.
