@@ -50,6 +50,9 @@ class EpisodeResult:
     seeds_fossilized: int
     #: How often each op was chosen (by name).
     actions: Mapping[str, int] = attrs.field(factory=dict)
+    #: Training FLOPs the episode's host training spent (`esper.engine.compute`); 0 where a
+    #: runner does not count them.
+    flops_train: int = 0
     #: The runner lost the environment mid-episode (a remote worker died): the episode was
     #: truncated after its last rewarded step, not ended by the host.
     lost: bool = False

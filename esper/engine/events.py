@@ -87,6 +87,8 @@ class EpisodeFinished(Event):
     actions: dict[str, int] = attrs.field(factory=dict)
     #: The runner lost the environment (a remote worker died); the episode was truncated there.
     lost: bool = False
+    #: Training FLOPs of the episode's host training (0 where the runner does not count them).
+    flops_train: int = 0
 
 
 @register_event("reward.hacking_suspected")
@@ -113,6 +115,8 @@ class UpdateCompleted(Event):
     mean_accuracy: float
     rollbacks: int
     metrics: dict[str, float] = attrs.field(factory=dict)
+    #: Host-training FLOPs of the update's episodes (the agent's own update not counted).
+    flops_train: int = 0
 
 
 @register_event("train.anomaly")

@@ -81,6 +81,11 @@ class ModelView(Protocol):
     def parameter_counts(self) -> CountsView: ...
 
 
+class ComputeView(Protocol):
+    @property
+    def train(self) -> int: ...
+
+
 class LoopEnvironment(Protocol):
     """What `LockstepLoop` reads and calls on one environment."""
 
@@ -98,6 +103,9 @@ class LoopEnvironment(Protocol):
 
     @property
     def model(self) -> ModelView: ...
+
+    @property
+    def compute(self) -> ComputeView: ...
 
     def observe(self) -> Observed: ...
 
@@ -222,6 +230,7 @@ class _Episode(Generic[E]):
             seeds_fossilized=stages.count(Stage.FOSSILIZED),
             actions=dict(self.ops),
             lost=self.lost,
+            flops_train=env.compute.train,
         )
 
 

@@ -246,6 +246,7 @@ class TrainingRun:
                     mean_accuracy=record["mean_accuracy"],
                     rollbacks=record["rollbacks"],
                     metrics={k: float(v) for k, v in metrics.items()},
+                    flops_train=record["flops_train"],
                 )
             )
             new_graphs = self.watch.poll()
@@ -289,6 +290,8 @@ class TrainingRun:
             "lost": sum(e.lost for e in episodes),
             "fossilized": sum(e.seeds_fossilized for e in episodes),
             "mean_params": statistics.fmean(e.params_total for e in episodes) if episodes else 0,
+            # Host training only: the agent's own updates are not counted.
+            "flops_train": sum(e.flops_train for e in episodes),
             "actions": actions,
             "metrics": {k: float(v) for k, v in metrics.items()},
             "wall_time_s": round(wall, 3),
@@ -360,6 +363,9 @@ class TrainingRun:
             "envs": self.config.train.envs,
             "updates": self.update,
             "episodes": sum(r["episodes"] for r in self.history),
+            # Host-training FLOPs of every episode (0 for updates recorded before esper
+            # counted them).
+            "flops_train": sum(r.get("flops_train", 0) for r in self.history),
             "seed": self.config.run.seed,
             "wall_time_s": round(self._wall(), 3),
             "history": self.history,

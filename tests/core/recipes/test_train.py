@@ -78,8 +78,11 @@ def test_training_writes_checkpoint_summary_and_fills_the_buffer(
     assert summary["episodes"] == 4
     assert summary["updates"] == 2
     assert [h["update"] for h in summary["history"]] == [0, 1]
+    # Host-training FLOPs of every episode, per update and over the run.
+    assert summary["flops_train"] == sum(h["flops_train"] for h in summary["history"])
     for record in summary["history"]:
         assert record["episodes"] == 2
+        assert record["flops_train"] > 0
         assert 0.0 <= record["mean_accuracy"] <= 100.0
         assert math.isfinite(record["mean_reward"])
         assert sum(record["actions"].values()) == 2 * 3  # one action per env-epoch

@@ -104,6 +104,8 @@ class EnvState:
     #: Each enabled slot's seed stage (None: the slot is empty), in action-index order.
     stages: dict[str, Stage | None]
     params_total: int
+    #: Training FLOPs the environment has spent (`esper.engine.compute`).
+    flops_train: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -165,6 +167,7 @@ class EnvActor:
                 for sid, r in env.model.records.items()
             },
             params_total=env.model.parameter_counts().total,
+            flops_train=env.compute.train,
         )
         return Reply(value=value, state=state, events=events)
 

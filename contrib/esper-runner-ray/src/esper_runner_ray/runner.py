@@ -182,6 +182,13 @@ class _Counts:
     total: int
 
 
+@attrs.frozen
+class _Compute:
+    """What the loop reads of the remote environment's FLOP tally."""
+
+    train: int
+
+
 class _ModelMirror:
     """What the loop reads of the remote model (`esper.engine.lockstep.ModelView`)."""
 
@@ -216,6 +223,7 @@ class RemoteEnvironment:
     def update(self, state: EnvState) -> None:
         self.epoch = state.epoch
         self.model = _ModelMirror(state)
+        self.compute = _Compute(state.flops_train)
 
     def observe_ref(self) -> Any:
         ref, self._next = self._next, None
