@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from esper.evaluation.markdown import render_markdown
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results-evals"
 DOC = ROOT / "docs" / "results.md"
@@ -102,8 +104,11 @@ def machine() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", action="append", choices=sorted(EVALUATIONS))
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the page from results-evals/"
+    )
     options = parser.parse_args()
-    names = options.only or list(EVALUATIONS)
+    names = [] if options.render else options.only or list(EVALUATIONS)
     sections: list[str] = []
     for name in EVALUATIONS:
         if name not in names and not (OUT / name / "eval.json").is_file():
@@ -113,7 +118,7 @@ def main() -> int:
             doc, table = run_eval(name, args)
         else:
             doc = json.loads((OUT / name / "eval.json").read_text())
-            table = (OUT / name / "eval.md").read_text()
+            table = render_markdown(doc)
         command = " ".join(["esper", "eval", *args, "--seeds", str(SEEDS)])
         sections.append(
             f"## {name}\n\n{question}\n\n```bash\n{command}\n```\n\n{table}\n"

@@ -30,6 +30,8 @@ def _verdict(part: dict[str, Any]) -> str:
 def render_markdown(doc: dict[str, Any]) -> str:
     """The controllers table and the paired-differences table of ``eval.json``."""
     metric = doc["metric"].removeprefix("val_")
+    # Perplexity differences between controllers live in the third decimal.
+    d = 4 if doc["metric"] == "val_perplexity" else 2
     better = "higher" if doc["higher_is_better"] else "lower"
     lines = [
         f"Task `{doc['task']}`, {len(doc['seeds'])} seeds ({doc['seeds'][0]}-{doc['seeds'][-1]}), "
@@ -42,8 +44,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
     ]
     for label, row in doc["controllers"].items():
         lines.append(
-            f"| {label} | {interval(row['final'])} | {interval(row['best'])} "
-            f"| {number(row['final']['std'])} | {number(row['tail_noise']['mean'])} "
+            f"| {label} | {interval(row['final'], d)} | {interval(row['best'], d)} "
+            f"| {number(row['final']['std'], d)} | {number(row['tail_noise']['mean'], d)} "
             f"| {row['params']['mean']:,.0f} | {row['flops_train']['mean']:.3e} "
             f"| {number(row['epochs']['mean'], 1)} | {number(row['wall_time_s']['mean'], 1)} |"
         )
@@ -57,9 +59,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
         for c in doc["comparisons"]:
             final, best = c["final"], c["best"]
             lines.append(
-                f"| {c['a']} - {c['b']} | {interval(final['difference'])} "
+                f"| {c['a']} - {c['b']} | {interval(final['difference'], d)} "
                 f"| {number(final['p_value'], 3)} | {final['wins']}/{final['losses']} "
-                f"| {_verdict(final)} | {interval(best['difference'])} "
+                f"| {_verdict(final)} | {interval(best['difference'], d)} "
                 f"| {number(best['p_value'], 3)} |"
             )
     return "\n".join(lines) + "\n"
