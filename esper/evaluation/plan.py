@@ -56,7 +56,12 @@ class Controller:
     @property
     def file_stem(self) -> str:
         """The name of this controller's cell directory."""
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", self.label).strip("_") or "controller"
+        return file_stem(self.label)
+
+
+def file_stem(label: str) -> str:
+    """The cell directory of the controller labelled ``label``: a safe file name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "controller"
 
 
 def parse_controllers(names: Sequence[str]) -> list[Controller]:
@@ -129,5 +134,6 @@ def fingerprint(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def cell_path(eval_dir: Path, controller: Controller, seed: int) -> Path:
-    return eval_dir / "cells" / controller.file_stem / f"seed-{seed}.json"
+def cell_path(eval_dir: Path, label: str, seed: int) -> Path:
+    """Where the cell of controller ``label`` on ``seed`` is cached."""
+    return eval_dir / "cells" / file_stem(label) / f"seed-{seed}.json"

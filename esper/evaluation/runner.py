@@ -94,7 +94,7 @@ class EvalRunner:
         )
 
     def _cached(self, task: CellTask) -> dict[str, Any] | None:
-        path = cell_path(self.eval_dir, _controller(task.label), task.seed)
+        path = cell_path(self.eval_dir, task.label, task.seed)
         try:
             cell = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -107,7 +107,7 @@ class EvalRunner:
         self.results[(cell["controller"], cell["seed"])] = cell
         if not cached:
             self.trained += 1
-            path = cell_path(self.eval_dir, _controller(cell["controller"]), cell["seed"])
+            path = cell_path(self.eval_dir, cell["controller"], cell["seed"])
             path.parent.mkdir(parents=True, exist_ok=True)
             write_text_atomic(path, json.dumps(cell, indent=1) + "\n")
         if progress is not None:
@@ -179,11 +179,6 @@ class EvalRunner:
                             extra,
                             pool.apply_async(_work, (extra,)),
                         )
-
-
-def _controller(label: str) -> Controller:
-    """A stand-in with ``label`` (only its file name is used)."""
-    return Controller(label=label, kind="label")
 
 
 _WORKER_REGISTRIES: Registries | None = None
