@@ -80,6 +80,7 @@ if TYPE_CHECKING:
     from esper.engine.environment import Environment, EpochResult, Observed
     from esper.engine.lockstep import LockstepLoop, reward_context
     from esper.growth.catalog import BlueprintCatalog
+    from esper.growth.flops import forward_flops
     from esper.growth.host import InjectionPoint, SlottedHost
     from esper.growth.model import MorphogeneticModel
     from esper.recipes.factory import EnvironmentFactory, resolve_device
@@ -103,6 +104,7 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(("InjectionPoint", "SlottedHost"), "esper.growth.host"),
     "MorphogeneticModel": "esper.growth.model",
+    "forward_flops": "esper.growth.flops",
     "BlueprintCatalog": "esper.growth.catalog",
     **dict.fromkeys(("HEADS", "ActionMasks", "ActionSpace"), "esper.rl.action_space"),
     **dict.fromkeys(("MaskedCategorical", "check_heads"), "esper.rl.distributions"),
@@ -211,6 +213,7 @@ __all__ = [
     "event_to_dict",
     "feature_size",
     "finite",
+    "forward_flops",
     "hookimpl",
     "is_finite_number",
     "is_legal_transition",

@@ -25,6 +25,13 @@ class Policy(abc.ABC):
     def reset(self) -> None:
         """Forget per-episode state (a new host-training run starts)."""
 
+    def decision_flops(self) -> int:
+        """FLOPs of one decision for one environment: the controller's own compute, which the
+        engine charges apart from the host's (``flops.control`` in a run's summary). Zero for a
+        controller that does no tensor arithmetic; a network controller counts its forward
+        pass (`esper.plugin.forward_flops`)."""
+        return 0
+
     def state_dict(self) -> dict[str, Any]:
         """Per-episode state to checkpoint (plain data)."""
         return {}

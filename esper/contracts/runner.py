@@ -53,6 +53,8 @@ class EpisodeResult:
     #: Training FLOPs the episode's host training spent (`esper.engine.compute`); 0 where a
     #: runner does not count them.
     flops_train: int = 0
+    #: The controller's decisions in the episode (`esper.contracts.policy.Policy.decision_flops`).
+    flops_control: int = 0
     #: The runner lost the environment mid-episode (a remote worker died): the episode was
     #: truncated after its last rewarded step, not ended by the host.
     lost: bool = False

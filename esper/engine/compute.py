@@ -26,10 +26,13 @@ from esper.growth.flops import FlopMeter, growth_structure
 
 @attrs.define
 class ComputeTally:
-    """Training and evaluation FLOPs since the run began (checkpointed with the environment)."""
+    """Training, evaluation and controller FLOPs since the run began (checkpointed with the
+    environment)."""
 
     train: int = 0
     evaluate: int = 0
+    #: The controller's own decisions (`esper.contracts.policy.Policy.decision_flops`).
+    control: int = 0
     #: Training FLOPs after which the environment stops (None: no budget).
     budget: int | None = None
     #: The configured cap on batches per epoch, which a budget can only lower.
@@ -71,13 +74,20 @@ class ComputeTally:
         self.evaluate += per_sample * data.val_x.shape[0]
 
     def summary(self) -> dict[str, int]:
-        return {"train": self.train, "evaluate": self.evaluate, "total": self.train + self.evaluate}
+        total = self.train + self.evaluate + self.control
+        return {
+            "train": self.train,
+            "evaluate": self.evaluate,
+            "control": self.control,
+            "total": total,
+        }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"train": self.train, "evaluate": self.evaluate}
+        return {"train": self.train, "evaluate": self.evaluate, "control": self.control}
 
     def load_state_dict(self, state: Mapping[str, Any] | None) -> None:
         # A checkpoint written before esper counted FLOPs has none: counting starts at zero.
         state = state or {}
         self.train = int(state.get("train", 0))
         self.evaluate = int(state.get("evaluate", 0))
+        self.control = int(state.get("control", 0))

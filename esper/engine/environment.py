@@ -356,6 +356,7 @@ class Environment:
             # The environment's own random stream: a sampling controller resumes exactly.
             with self.streams.own():
                 action = self.policy.decide(observed.signals)
+            self.compute.control += self.policy.decision_flops()
         return self.act(action)
 
     def peek_signals(self) -> Signals:

@@ -34,9 +34,11 @@ class EpochCompleted(Event):
     #: Each slot's stage and alpha at the end of the epoch (after the action and the tick).
     stages: dict[str, str] = attrs.field(factory=dict)
     alphas: dict[str, float] = attrs.field(factory=dict)
-    #: FLOPs this arm has spent since the run began, training and evaluating.
+    #: FLOPs this arm has spent since the run began: training, evaluating and the controller's
+    #: decisions.
     flops_train: int = 0
     flops_evaluate: int = 0
+    flops_control: int = 0
 
 
 @register_event("signals.plateau")
@@ -89,6 +91,8 @@ class EpisodeFinished(Event):
     lost: bool = False
     #: Training FLOPs of the episode's host training (0 where the runner does not count them).
     flops_train: int = 0
+    #: The controller's FLOPs on the episode's decisions.
+    flops_control: int = 0
 
 
 @register_event("reward.hacking_suspected")

@@ -214,6 +214,9 @@ class _Episode(Generic[E]):
     last: EpochResult | None = None
     first: tuple[float, float] | None = None
     ops: Counter[str] = attrs.field(factory=Counter)
+    #: The controller's FLOPs on this episode's decisions (the loop's policy decides, so the
+    #: loop counts them, for remote environments too).
+    flops_control: int = 0
 
     def result(self) -> EpisodeResult:
         env, done = self.env, self.last
@@ -231,6 +234,7 @@ class _Episode(Generic[E]):
             actions=dict(self.ops),
             lost=self.lost,
             flops_train=env.compute.train,
+            flops_control=self.flops_control,
         )
 
 
@@ -315,6 +319,9 @@ class LockstepLoop(Generic[E]):
         index, state = _select(hidden, [e.column for e in active])
         decision = job.policy.act([e.env.pending.signals for e in active], state)  # type: ignore[union-attr]
         _store(hidden, index, decision.step.hidden)
+        per_decision = job.policy.decision_flops()
+        for episode in active:
+            episode.flops_control += per_decision
         executed = self.execute([e.env for e in active], decision.actions)
         kept: list[int] = []
         rewards = []

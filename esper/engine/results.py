@@ -60,9 +60,11 @@ class EpochResult:
     stages_after: dict[str, str] = attrs.field(factory=dict)
     germinated_at: dict[str, int] = attrs.field(factory=dict)
     shapley: dict[str, float] = attrs.field(factory=dict)
-    #: FLOPs spent since the run began, training and evaluating (`esper.engine.compute`).
+    #: FLOPs spent since the run began, training, evaluating and deciding
+    #: (`esper.engine.compute`).
     flops_train: int = 0
     flops_evaluate: int = 0
+    flops_control: int = 0
 
 
 def alphas(model: MorphogeneticModel) -> dict[str, float]:
@@ -108,6 +110,7 @@ def epoch_result(
         shapley=observed.shapley,
         flops_train=compute.train,
         flops_evaluate=compute.evaluate,
+        flops_control=compute.control,
     )
 
 
@@ -134,4 +137,5 @@ def epoch_completed(model: MorphogeneticModel, result: EpochResult, *, arm: str)
         alphas=result.alphas_after,
         flops_train=result.flops_train,
         flops_evaluate=result.flops_evaluate,
+        flops_control=result.flops_control,
     )

@@ -60,6 +60,8 @@ def _row(cells: list[dict[str, Any]], metric: str) -> dict[str, Any]:
         "best": est([_value(c, "best", metric) for c in cells]),
         "params": est([float(c["params"]) for c in cells]),
         "flops_train": est([float(c["flops"]["train"]) for c in cells]),
+        # The controller's own decisions (cells cached before esper counted them have none).
+        "flops_control": est([float(c["flops"].get("control", 0)) for c in cells]),
         "epochs": est([float(c["epochs"]) for c in cells]),
         "wall_time_s": est([float(c["wall_time_s"]) for c in cells]),
         "seeds_fossilized": est([float(c["seeds"]["fossilized"]) for c in cells]),

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import attrs
 import torch
@@ -113,6 +114,30 @@ def count_pass(
             out.float().sum().backward()
         total = counter.get_total_flops()
     return PassFlops(forward, total - forward)
+
+
+def forward_flops(module: nn.Module, *inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> int:
+    """FLOPs of one ``module(*inputs)`` call without autograd, counted on the meta device.
+
+    ``inputs`` are tensors or tuples of tensors (an LSTM's state); only their shapes and
+    dtypes matter. For a plugin's own networks, such as a controller's.
+    """
+
+    def meta(value: torch.Tensor | tuple[torch.Tensor, ...]) -> Any:
+        if isinstance(value, tuple):
+            return tuple(torch.empty_like(t, device="meta") for t in value)
+        return torch.empty_like(value, device="meta")
+
+    state = {name: torch.empty_like(p, device="meta") for name, p in module.named_parameters()}
+    state.update((name, torch.empty_like(b, device="meta")) for name, b in module.named_buffers())
+    with (
+        _without_hooks(module),
+        torch.compiler.set_stance("force_eager"),
+        torch.no_grad(),
+        FlopCounterMode(display=False) as counter,
+    ):
+        functional_call(module, state, tuple(meta(x) for x in inputs))
+    return int(counter.get_total_flops())
 
 
 @attrs.define

@@ -290,8 +290,10 @@ class TrainingRun:
             "lost": sum(e.lost for e in episodes),
             "fossilized": sum(e.seeds_fossilized for e in episodes),
             "mean_params": statistics.fmean(e.params_total for e in episodes) if episodes else 0,
-            # Host training only: the agent's own updates are not counted.
+            # Host training, and apart from it the controller's decisions; the agent's own
+            # updates are not counted.
             "flops_train": sum(e.flops_train for e in episodes),
+            "flops_control": sum(e.flops_control for e in episodes),
             "actions": actions,
             "metrics": {k: float(v) for k, v in metrics.items()},
             "wall_time_s": round(wall, 3),
@@ -366,6 +368,7 @@ class TrainingRun:
             # Host-training FLOPs of every episode (0 for updates recorded before esper
             # counted them).
             "flops_train": sum(r.get("flops_train", 0) for r in self.history),
+            "flops_control": sum(r.get("flops_control", 0) for r in self.history),
             "seed": self.config.run.seed,
             "wall_time_s": round(self._wall(), 3),
             "history": self.history,

@@ -116,6 +116,7 @@ _ARM_ROWS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("growth ratio", ("growth_ratio",), ".3f"),
     ("training FLOPs", ("flops", "train"), ".3e"),
     ("evaluation FLOPs", ("flops", "evaluate"), ".3e"),
+    ("controller FLOPs", ("flops", "control"), ".3e"),
     ("seeds germinated", ("seeds", "germinated"), ""),
     ("seeds fossilized", ("seeds", "fossilized"), ""),
     ("seeds pruned", ("seeds", "pruned"), ""),

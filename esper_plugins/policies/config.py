@@ -7,6 +7,22 @@ from attrs import validators as v
 
 from esper.plugin import MAX_EPOCHS, MAX_SEED, MAX_WIDTH, Style, finite
 
+#: The contribution (percent points of the task's accuracy) a holding seed must exceed to be
+#: fossilized, per host topology. A language model's next-token accuracy is measured over tens
+#: of thousands of tokens, so it is far less noisy than an image classifier's over a thousand
+#: images, and a seed that really helps moves it by less.
+DEFAULT_MIN_CONTRIBUTION: dict[str, float] = {"cnn": 0.5, "transformer": 0.1}
+#: The threshold for a topology `DEFAULT_MIN_CONTRIBUTION` does not name.
+FALLBACK_MIN_CONTRIBUTION = 0.5
+
+
+def min_contribution(configured: float | None, topology: str) -> float:
+    """The fossilization threshold: ``configured``, or the topology's default."""
+    if configured is not None:
+        return configured
+    return DEFAULT_MIN_CONTRIBUTION.get(topology, FALLBACK_MIN_CONTRIBUTION)
+
+
 #: Most seeds a controller may budget for: far more slots than any host declares.
 _MAX_SEEDS = 1024
 
@@ -30,8 +46,11 @@ class HeuristicConfig:
     prune_drop_pp: float = attrs.field(default=2.0, validator=[finite, v.gt(0)])
     #: ...after at least this many epochs in the stage.
     prune_after_epochs: int = attrs.field(default=5, validator=[v.ge(1), v.le(MAX_EPOCHS)])
-    #: Fossilize a holding seed whose measured contribution exceeds this (percent points).
-    fossilize_min_contribution: float = attrs.field(default=0.5, validator=finite)
+    #: Fossilize a holding seed whose measured contribution exceeds this (percent points;
+    #: None: the topology's default, `DEFAULT_MIN_CONTRIBUTION`).
+    fossilize_min_contribution: float | None = attrs.field(
+        default=None, validator=v.optional(finite)
+    )
     embargo_epochs: int = attrs.field(default=5, validator=[v.ge(0), v.le(MAX_EPOCHS)])
     #: Blueprints to try, in order (names valid for the host's topology).
     blueprints: tuple[str, ...] = attrs.field(
@@ -76,8 +95,9 @@ class GradientConfig:
     )
     #: Epochs without a new round after a round that grew nothing or a pruned grown seed.
     embargo_epochs: int = attrs.field(default=5, validator=[v.ge(0), v.le(MAX_EPOCHS)])
-    #: Fossilize a holding seed whose measured contribution exceeds this (percent points).
-    min_contribution_pp: float = attrs.field(default=0.5, validator=finite)
+    #: Fossilize a holding seed whose measured contribution exceeds this (percent points;
+    #: None: the topology's default, `DEFAULT_MIN_CONTRIBUTION`).
+    min_contribution_pp: float | None = attrs.field(default=None, validator=v.optional(finite))
     #: Prune a blending seed whose accuracy fell this many points since blending began...
     prune_drop_pp: float = attrs.field(default=2.0, validator=[finite, v.gt(0)])
     #: ...after at least this many epochs of blending.

@@ -59,7 +59,7 @@ from esper.plugin import (
     Stage,
     Style,
 )
-from esper_plugins.policies.config import GradientConfig
+from esper_plugins.policies.config import GradientConfig, min_contribution
 
 if TYPE_CHECKING:  # at run time the catalogue comes in; importing it would import torch
     from esper.plugin import BlueprintCatalog
@@ -68,7 +68,7 @@ if TYPE_CHECKING:  # at run time the catalogue comes in; importing it would impo
 #: the host computes at a slot (spatial convolutions, MLPs, attention).
 DEFAULT_PROBES: dict[str, tuple[str, ...]] = {
     "cnn": ("conv_light", "depthwise", "conv_small", "attention", "norm"),
-    "transformer": ("mlp_small", "lora", "attention", "mlp", "norm"),
+    "transformer": ("mlp", "attention", "mlp_small", "lora", "norm"),
 }
 
 #: `esper.rl.action_space.MIN_PRUNE_AGE`: the masks let no younger seed be pruned. A
@@ -84,6 +84,7 @@ class GradientPolicy(Policy):
     def __init__(self, config: GradientConfig | None = None, *, catalog: BlueprintCatalog) -> None:
         self.config = config or GradientConfig()
         self.blueprints = _probe_blueprints(self.config.blueprints, catalog)
+        self.min_contribution = min_contribution(self.config.min_contribution_pp, catalog.topology)
         self.style = Style[self.config.style.upper()]
         self.reset()
 
@@ -139,12 +140,11 @@ class GradientPolicy(Policy):
         return None
 
     def _tend(self, seed: SlotView, signals: Signals) -> Action:
-        cfg = self.config
         if seed.stage is Stage.HOLDING:
             c = seed.contribution
             if c is None:
                 return self._idle(signals, "waiting for a contribution measurement")
-            if c > cfg.min_contribution_pp:
+            if c > self.min_contribution:
                 return Action(op=Op.FOSSILIZE, slot=seed.slot_id, reason=f"contributes {c:.2f} pp")
             return self._prune_grown(seed, signals, f"contributes only {c:.2f} pp")
         if seed.stage is Stage.BLENDING:

@@ -31,11 +31,11 @@ from esper.plugin import (
     Stage,
     Style,
 )
-from esper_plugins.policies.config import HeuristicConfig
+from esper_plugins.policies.config import HeuristicConfig, min_contribution
 
 DEFAULT_ROTATION: dict[str, tuple[str, ...]] = {
     "cnn": ("conv_light", "conv_heavy", "attention", "norm", "depthwise"),
-    "transformer": ("mlp_small", "lora_large", "attention", "mlp", "norm"),
+    "transformer": ("mlp", "attention", "mlp_small", "lora_large", "norm"),
 }
 
 
@@ -56,6 +56,9 @@ class HeuristicPolicy(Policy):
                 ]
             )
         self.rotation = tuple(rotation)
+        self.min_contribution = min_contribution(
+            self.config.fossilize_min_contribution, catalog.topology
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -67,7 +70,6 @@ class HeuristicPolicy(Policy):
     # -- decisions ---------------------------------------------------------------------------
 
     def decide(self, signals: Signals) -> Action:
-        cfg = self.config
         self._decay()
         live = [view for view in signals.slots if view.live]
         if not live:
@@ -96,7 +98,7 @@ class HeuristicPolicy(Policy):
                 return self._prune(seed, signals, "host became dependent while accuracy fell")
             if c is None:
                 return Action(reason="waiting for a contribution measurement")
-            if c > cfg.fossilize_min_contribution:
+            if c > self.min_contribution:
                 return Action(op=Op.FOSSILIZE, slot=seed.slot_id, reason=f"contributes {c:.2f} pp")
             return self._prune(seed, signals, f"contributes only {c:.2f} pp")
         return Action()

@@ -39,6 +39,7 @@ from esper.plugin import (
     ObservationBuilder,
     Signals,
     TrainablePolicy,
+    forward_flops,
     load_weights_only,
 )
 from esper_plugins.policies.config import LSTMConfig
@@ -62,6 +63,7 @@ class LSTMPolicy(TrainablePolicy):
         self.builder: ObservationBuilder | None = None
         self.slot_ids: tuple[str, ...] = ()
         self.hidden: Hidden | None = None
+        self._decision_flops: int | None = None
 
     # -- the network ----------------------------------------------------------------------------
 
@@ -181,6 +183,22 @@ class LSTMPolicy(TrainablePolicy):
 
     def initial_hidden(self, batch: int) -> Hidden:
         return self.network.initial_hidden(batch)
+
+    def decision_flops(self) -> int:
+        """One environment's step of the network (the action sampling is not counted), counted
+        once on meta tensors; 0 before the first decision builds the network."""
+        if self._network is None:
+            return 0
+        if self._decision_flops is None:
+            net = self._network
+            state = torch.zeros(net.lstm_layers, 1, net.hidden_dim)
+            self._decision_flops = forward_flops(
+                net,
+                torch.zeros(1, 1, net.obs_size),
+                torch.zeros(1, 1, net.num_slots, dtype=torch.long),
+                (state, state),
+            )
+        return self._decision_flops
 
     def evaluate(self, obs: Observation, masks: ActionMasks, actions: torch.Tensor) -> Evaluation:
         return self.network.evaluate_actions(obs, masks, actions)

@@ -227,6 +227,29 @@ def test_transformer_slot_inputs_are_the_residual_stream_after_each_segment() ->
     torch.testing.assert_close(logits, host.lm_head(host.ln_f(after_4)))
 
 
+@pytest.mark.parametrize("ratio", [0, 1, 4])
+def test_transformer_mlp_ratio_sets_each_layers_mlp_and_zero_leaves_attention_only(
+    ratio: int,
+) -> None:
+    torch.manual_seed(0)
+    host = _small_tfm(mlp_ratio=ratio).eval()
+    assert _n_params(host) == tfm_params.host_params(
+        50, n_embd=32, n_layer=4, block_size=16, mlp_ratio=ratio
+    )
+    for block in host.blocks:
+        if ratio == 0:
+            assert block.mlp is None
+            assert block.ln2 is None
+        else:
+            assert block.mlp is not None
+            assert block.mlp.fc.out_features == ratio * 32
+    if ratio == 0:
+        # An attention-only layer is x + attn(ln1(x)), nothing more.
+        x = torch.randn(2, 5, 32)
+        block = host.blocks[0]
+        torch.testing.assert_close(block(x), x + block.attn(block.ln1(x)))
+
+
 def test_transformer_full_size_matches_the_reference_parameter_count() -> None:
     with torch.device("meta"):
         host = TransformerHost(

@@ -415,3 +415,17 @@ def test_max_seeds_masks_germination_at_the_cap(catalog) -> None:
     _, states = policy.builder([busy])
     assert not policy.space.masks(states, max_seeds=1).op[0, Op.GERMINATE]
     assert policy.space.masks(states, max_seeds=2).op[0, Op.GERMINATE]
+
+
+def test_a_decision_costs_one_step_of_every_matmul_in_the_network(catalog) -> None:
+    """2 FLOPs per weight of every linear layer and LSTM (one token, one environment); the
+    blueprint embedding is a lookup and costs nothing. 0 before the network exists."""
+    policy = small_policy(catalog)
+    assert policy.decision_flops() == 0
+    network = policy.build(SLOTS)
+    weights = sum(
+        p.numel()
+        for name, p in network.named_parameters()
+        if p.dim() == 2 and "embedding" not in name
+    )
+    assert policy.decision_flops() == 2 * weights

@@ -185,6 +185,18 @@ def test_stories_host_matches_the_vocabulary(registries: Registries) -> None:
     assert abs(loss.item() - task.info.random_guess_loss) < 0.5
 
 
+def test_the_stories_host_is_attention_only_unless_the_config_says_otherwise(
+    registries: Registries,
+) -> None:
+    """The default host lacks the MLPs that the MLP seeds bring (docs/results.md); the text
+    task keeps the full preset."""
+    host = StoriesTask().build_host(registries)
+    assert all(block.mlp is None for block in host.blocks)
+    assert host.config.mlp_ratio == 0
+    full = StoriesTask(StoriesTaskConfig(host={"mlp_ratio": 4})).build_host(registries)
+    assert all(block.mlp is not None for block in full.blocks)
+
+
 def test_stories_host_options(registries: Registries) -> None:
     task = StoriesTask(StoriesTaskConfig(host={"n_embd": 32, "n_layer": 4}))
     host = task.build_host(registries)

@@ -34,6 +34,8 @@ class TransformerHostConfig:
     #: Context length (a position-embedding row per token).
     block_size: int = _size(128, 65_536)
     dropout: float = attrs.field(default=0.1, converter=float, validator=[v.ge(0.0), v.lt(1.0)])
+    #: Hidden width of each layer's MLP, in multiples of ``n_embd`` (0: attention-only layers).
+    mlp_ratio: int = attrs.field(default=4, validator=[v.instance_of(int), v.ge(0), v.le(64)])
     #: Groups of ``n_layer / num_segments`` layers; one slot ``r0c<i>`` after each group.
     num_segments: int = _size(4, _MAX_DEPTH)
 

@@ -35,12 +35,12 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """Linear(d, 4d) -> GELU -> Linear(4d, d) -> dropout."""
+    """Linear(d, r*d) -> GELU -> Linear(r*d, d) -> dropout."""
 
-    def __init__(self, n_embd: int, dropout: float) -> None:
+    def __init__(self, n_embd: int, dropout: float, ratio: int = 4) -> None:
         super().__init__()
-        self.fc = nn.Linear(n_embd, 4 * n_embd)
-        self.proj = nn.Linear(4 * n_embd, n_embd)
+        self.fc = nn.Linear(n_embd, ratio * n_embd)
+        self.proj = nn.Linear(ratio * n_embd, n_embd)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,17 +49,20 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer layer: ``x + attn(ln1(x))`` then ``x + mlp(ln2(x))``."""
+    """Pre-norm transformer layer: ``x + attn(ln1(x))`` then ``x + mlp(ln2(x))``; with
+    ``mlp_ratio = 0`` the layer is attention only."""
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float) -> None:
+    def __init__(self, n_embd: int, n_head: int, dropout: float, mlp_ratio: int = 4) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(n_embd)
         self.attn = CausalSelfAttention(n_embd, n_head, dropout)
-        self.ln2 = nn.LayerNorm(n_embd)
-        self.mlp = MLP(n_embd, dropout)
+        self.ln2 = nn.LayerNorm(n_embd) if mlp_ratio else None
+        self.mlp = MLP(n_embd, dropout, mlp_ratio) if mlp_ratio else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln1(x))
+        if self.mlp is None or self.ln2 is None:
+            return x
         y: torch.Tensor = x + self.mlp(self.ln2(x))
         return y
 
@@ -90,6 +93,7 @@ class TransformerHost(SlottedHost):
         block_size: int = 128,
         dropout: float = 0.1,
         num_segments: int = 4,
+        mlp_ratio: int = 4,
     ) -> None:
         super().__init__()
         if not isinstance(vocab_size, int) or vocab_size < 1:
@@ -101,6 +105,7 @@ class TransformerHost(SlottedHost):
             block_size=block_size,
             dropout=dropout,
             num_segments=num_segments,
+            mlp_ratio=mlp_ratio,
         )
         self.vocab_size = vocab_size
         self.n_embd = n_embd
@@ -111,7 +116,7 @@ class TransformerHost(SlottedHost):
         self.tok_emb = nn.Embedding(vocab_size, n_embd)
         self.pos_emb = nn.Embedding(block_size, n_embd)
         self.drop = nn.Dropout(dropout)
-        blocks = [Block(n_embd, n_head, dropout) for _ in range(n_layer)]
+        blocks = [Block(n_embd, n_head, dropout, mlp_ratio) for _ in range(n_layer)]
         self.blocks = nn.ModuleList(blocks)
         self.ln_f = nn.LayerNorm(n_embd)
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
@@ -132,7 +137,8 @@ class TransformerHost(SlottedHost):
         resid_std = 0.02 / math.sqrt(2 * len(blocks))
         for block in blocks:
             nn.init.normal_(block.attn.proj.weight, mean=0.0, std=resid_std)
-            nn.init.normal_(block.mlp.proj.weight, mean=0.0, std=resid_std)
+            if block.mlp is not None:
+                nn.init.normal_(block.mlp.proj.weight, mean=0.0, std=resid_std)
 
     def injection_points(self) -> Sequence[InjectionPoint]:
         return [
@@ -185,4 +191,5 @@ def build_transformer_host(
         block_size=cfg.block_size,
         dropout=cfg.dropout,
         num_segments=cfg.num_segments,
+        mlp_ratio=cfg.mlp_ratio,
     )

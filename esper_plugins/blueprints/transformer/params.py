@@ -53,8 +53,12 @@ def mlp_params(dim: int) -> int:
     return _mlp(dim, MLP_EXPANSION)
 
 
-def host_params(vocab_size: int, *, n_embd: int, n_layer: int, block_size: int) -> int:
+def host_params(
+    vocab_size: int, *, n_embd: int, n_layer: int, block_size: int, mlp_ratio: int = 4
+) -> int:
     """Unique parameters of `TransformerHost` (the tied LM head counted once)."""
     d = n_embd
-    per_layer = 2 * d + attention_params(d) + 2 * d + mlp_params(d)
+    # An attention-only layer (mlp_ratio 0) has neither the MLP nor its LayerNorm.
+    mlp = 2 * d + _mlp(d, mlp_ratio) if mlp_ratio else 0
+    per_layer = 2 * d + attention_params(d) + mlp
     return vocab_size * d + block_size * d + n_layer * per_layer + 2 * d

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from esper.contracts.actions import Action
+from esper.contracts.policy import Policy
+from esper.contracts.signals import Signals
 from esper.engine.events import EpochCompleted
 from esper.registry import Registries
 
@@ -29,6 +32,7 @@ def test_each_epoch_charges_its_trained_and_evaluated_samples(registries: Regist
     assert env.compute.summary() == {
         "train": 2 * per_epoch_train,
         "evaluate": 2 * per_epoch_eval,
+        "control": 0,  # the static controller does no arithmetic
         "total": 2 * (per_epoch_train + per_epoch_eval),
     }
 
@@ -77,3 +81,39 @@ def test_a_flop_budget_stops_at_the_first_batch_that_reaches_it(registries: Regi
 def test_a_budget_only_lowers_the_configured_batch_cap(registries: Registries) -> None:
     env = tiny_env(registries, batches_per_epoch=2, budget_flops=10**15)
     assert env.step().flops_train == (FORWARD + BACKWARD) * 64
+
+
+class _CountedController(Policy):
+    """Waits every epoch and declares a fixed cost per decision."""
+
+    def __init__(self) -> None:
+        self.decisions = 0
+
+    def decide(self, signals: Signals) -> Action:
+        self.decisions += 1
+        return Action()
+
+    def decision_flops(self) -> int:
+        return 1_000
+
+
+def test_the_controllers_decisions_are_charged_apart_from_training(registries: Registries) -> None:
+    events: list[Any] = []
+    static = tiny_env(registries)
+    controller = _CountedController()
+    env = tiny_env(registries, policy=controller, emit=events.append)
+    results = [env.step() for _ in range(3)]
+    for _ in range(3):
+        static.step()
+    assert controller.decisions == 3
+    assert [r.flops_control for r in results] == [1_000, 2_000, 3_000]
+    epochs = [e for e in events if isinstance(e, EpochCompleted)]
+    assert [e.flops_control for e in epochs] == [1_000, 2_000, 3_000]
+    summary = env.compute.summary()
+    # Deciding costs the host nothing: its training and evaluation match the static run's.
+    assert summary["train"] == static.compute.summary()["train"]
+    assert summary["control"] == 3_000
+    assert summary["total"] == summary["train"] + summary["evaluate"] + 3_000
+    resumed = tiny_env(registries, policy=_CountedController())
+    resumed.load_state_dict(env.state_dict())
+    assert resumed.compute.control == 3_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from esper.growth.flops import FlopMeter, PassFlops, count_pass, growth_structure
+from esper.growth.flops import FlopMeter, PassFlops, count_pass, forward_flops, growth_structure
 from esper.growth.model import MorphogeneticModel
 
 from support.tiny import TinyCNN, catalog
@@ -100,3 +100,29 @@ def test_a_counting_pass_sets_the_modules_hooks_aside() -> None:
     m(SAMPLE)
     assert len(seen) == 1  # and they are back afterwards
     handle.remove()
+
+
+def test_forward_flops_counts_a_multi_input_network_on_meta_tensors() -> None:
+    """An LSTM step and a linear head: 2 FLOPs per weight of every matmul, for any device the
+    module lives on (the meta count does not depend on which kernels a device has)."""
+    torch.manual_seed(0)
+
+    class Step(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = torch.nn.LSTM(6, 10, batch_first=True)
+            self.head = torch.nn.Linear(10, 3)
+
+        def forward(
+            self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+        ) -> torch.Tensor:
+            out, _ = self.lstm(x, state)
+            result: torch.Tensor = self.head(out)
+            return result
+
+    net = Step()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    zeros = torch.zeros(1, 1, 10)
+    flops = forward_flops(net, torch.zeros(1, 1, 6), (zeros, zeros))
+    assert flops == linear(6, 4 * 10) + linear(10, 4 * 10) + linear(10, 3)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())

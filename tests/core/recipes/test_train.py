@@ -12,6 +12,7 @@ import torch
 
 from esper.config import resolve
 from esper.contracts.actions import Action, Op
+from esper.contracts.policy import Policy
 from esper.contracts.reward import RewardBreakdown, RewardContext, RewardFunction
 from esper.contracts.runner import RolloutJob
 from esper.engine.lockstep import LockstepLoop
@@ -80,9 +81,14 @@ def test_training_writes_checkpoint_summary_and_fills_the_buffer(
     assert [h["update"] for h in summary["history"]] == [0, 1]
     # Host-training FLOPs of every episode, per update and over the run.
     assert summary["flops_train"] == sum(h["flops_train"] for h in summary["history"])
+    # The controller's decisions apart: one network step per env-epoch.
+    per_decision = run.policy.decision_flops()
+    assert per_decision > 0
+    assert summary["flops_control"] == 2 * 2 * 3 * per_decision
     for record in summary["history"]:
         assert record["episodes"] == 2
         assert record["flops_train"] > 0
+        assert record["flops_control"] == 2 * 3 * per_decision
         assert 0.0 <= record["mean_accuracy"] <= 100.0
         assert math.isfinite(record["mean_reward"])
         assert sum(record["actions"].values()) == 2 * 3  # one action per env-epoch
@@ -279,7 +285,7 @@ def test_environment_step_equals_observe_then_act(registries: Registries, tmp_pa
     assert a.peek_signals().slots[0].stage.name == b.peek_signals().slots[0].stage.name
 
 
-class _Scripted:
+class _Scripted(Policy):
     def __init__(self, actions: list[Action]) -> None:
         self.actions = list(actions)
 
