@@ -33,10 +33,10 @@ EVALUATIONS: dict[str, tuple[str, list[str], int]] = {
     "image": (
         "The default image task and CNN host. Run first on 10 seeds, where the heuristic's gain "
         "on the final metric had an interval that reached below zero ([-0.42, 8.53] pp); then "
-        "extended to 20 seeds (the first 10 cells reused). Looking twice makes a false positive "
+        "extended to 15 seeds (the first 10 cells reused). Looking twice makes a false positive "
         "somewhat likelier than the nominal 5 %.",
         ["--task", "image", "--controllers", "static,heuristic,gradient"],
-        20,
+        15,
     ),
     "stories": (
         "The default transformer task: the embedded story corpus, on its attention-only host "

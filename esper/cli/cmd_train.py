@@ -32,6 +32,7 @@ def _overrides(overrides: tuple[str, ...], options: dict[str, Any]) -> list[str]
         ("ray_address", "runner.address"),
         ("device", "run.device"),
         ("out", "run.out"),
+        ("init", "train.init"),
     ):
         if options[flag] is not None:
             extra.append(f"{key}={toml_string(options[flag])}")
@@ -64,6 +65,12 @@ def _overrides(overrides: tuple[str, ...], options: dict[str, Any]) -> list[str]
     default=None,
     help="Ray cluster for the environments: auto, HOST:PORT or ray://HOST:PORT "
     "(runner.address; implies --runner ray). Default: a local Ray instance.",
+)
+@click.option(
+    "--init",
+    default=None,
+    help="Start the controller by imitating another: imitate:heuristic, imitate:gradient or "
+    "imitate:PATH/policy.pt (train.init).",
 )
 @click.option("--episodes", type=int, default=None, help="Episodes in all (train.episodes).")
 @click.option("--envs", type=int, default=None, help="Environments per update (train.envs).")
@@ -125,13 +132,34 @@ def train(
             envs=config.train.envs,
             epochs=config.run.epochs,
         ) as progress:
-            summary = training.run(on_update=progress.update, on_epoch=progress.epoch)
+            summary = training.run(
+                on_update=progress.update,
+                on_epoch=progress.epoch,
+                on_imitation=None if quiet else _imitation_line,
+            )
+    imitation = summary.get("imitation")
+    if imitation is not None:
+        heldout = imitation["agreement_heldout"]
+        click.echo(
+            f"imitated {imitation['teacher']} on {imitation['decisions']} decisions; agreement on "
+            + ("no held-out decisions" if heldout is None else f"held-out decisions {heldout:.1%}")
+            + f" (untrained: {imitation['agreement_before']:.1%})",
+            err=True,
+        )
     last = summary["history"][-1] if summary["history"] else {}
     click.echo(
         f"trained {summary['episodes']} episodes in {summary['updates']} updates "
         f"({summary['wall_time_s']:.1f} s); last update: mean accuracy "
         f"{last.get('mean_accuracy', float('nan')):.2f}%, mean reward "
         f"{last.get('mean_reward', float('nan')):+.3f}; policy: {session.run_dir / CHECKPOINT_NAME}"
+    )
+
+
+def _imitation_line(kind: str, episode: Any) -> None:
+    click.echo(
+        f"imitation: {kind} teacher episode, seed {episode.seed}: controller agreed on "
+        f"{episode.agreed} of {episode.decisions} decisions",
+        err=True,
     )
 
 

@@ -94,6 +94,19 @@ class RunSection:
     data_dir: str | None = None
 
 
+IMITATE_PREFIX = "imitate:"
+
+
+def _init_spec(_inst: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"'{attribute.name}' must be a string, got {value!r}")
+    if value and (not value.startswith(IMITATE_PREFIX) or not value[len(IMITATE_PREFIX) :]):
+        raise ValueError(
+            f"'{attribute.name}' must be empty or 'imitate:<controller>' (a policy plugin such "
+            f"as heuristic, or a policy.pt), got {value!r}"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class TrainSection:
     """Options of ``esper train`` (learning a controller). Defaults are sized for a CPU."""
@@ -105,6 +118,17 @@ class TrainSection:
     #: Write the policy checkpoint every this many updates (and after the last); at most
     #: the largest episode count, beyond which it means the same.
     checkpoint_every: int = attrs.field(default=1, validator=[v.gt(0), v.le(1_000_000)])
+    #: How the controller starts: "" (its own initial weights) or "imitate:<controller>",
+    #: behaviour cloning of a policy plugin or a policy.pt before the first PPO update.
+    init: str = attrs.field(default="", validator=_init_spec)
+    #: Imitation: the teacher's episodes the student learns from, and those held out to
+    #: measure how often the student then decides as the teacher does.
+    imitation_episodes: int = attrs.field(default=4, validator=[v.gt(0), v.le(100_000)])
+    imitation_heldout: int = attrs.field(default=1, validator=[v.ge(0), v.le(100_000)])
+    #: Passes of behaviour cloning over the teacher's episodes.
+    imitation_epochs: int = attrs.field(default=300, validator=[v.gt(0), v.le(1_000_000)])
+    #: Adam's learning rate for the fit (PPO keeps its own).
+    imitation_lr: float = attrs.field(default=3e-3, validator=[finite, v.gt(0), v.le(1.0)])
 
 
 @attrs.frozen(kw_only=True)

@@ -10,6 +10,7 @@ Every problem is collected, with its full key path, and all are raised at once, 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from esper.config.converter import converter
@@ -18,6 +19,7 @@ from esper.config.problems import ROOT, problems_of
 from esper.config.required import check_required_plugins
 from esper.config.schema import (
     COMPONENT_KINDS,
+    IMITATE_PREFIX,
     RUN_LIFECYCLE_DEFAULTS,
     Component,
     EsperConfig,
@@ -43,6 +45,7 @@ def structure(
     lifecycle = _structure_lifecycle(raw.get("lifecycle", {}), problems)
     components = _structure_components(raw, registries, problems)
     sinks = _structure_sinks(raw.get("telemetry"), registries, problems)
+    problems.extend(_teacher_problems(train, registries))
     required = _required_plugins(raw.get("required_plugins", []), problems)
     problems.extend(check_required_plugins(required))
 
@@ -57,6 +60,21 @@ def structure(
         train=train,
         compile=compile_,
     )
+
+
+def _teacher_problems(train: TrainSection | None, registries: Registries) -> list[str]:
+    """``train.init``'s teacher must exist (checked before any run directory is made)."""
+    if train is None or not train.init:
+        return []
+    name = train.init[len(IMITATE_PREFIX) :]
+    if name.endswith(".pt") or Path(name).is_file():
+        found = Path(name).is_file()
+        return [] if found else [f"{ROOT}.train.init: {name}: no such policy checkpoint"]
+    try:
+        registries["policies"].get(name)
+    except RegistryError as exc:
+        return [f"{ROOT}.train.init: {exc}"]
+    return []
 
 
 def _unknown_tables(raw: Mapping[str, Any]) -> list[str]:
@@ -111,6 +129,18 @@ def _structure_components(
         if comp is not None:
             components[key] = comp
     return components
+
+
+def structure_component(
+    section: dict[str, Any], path: str, registries: Registries, kind: str
+) -> Component:
+    """One ``{"name": ..., **options}`` table as a component of ``kind``; a `ConfigError`
+    naming ``path`` when the name or an option is wrong."""
+    problems: list[str] = []
+    component = _structure_component(section, path, registries, kind, None, problems)
+    if component is None or problems:
+        raise ConfigError(problems or [f"{path}: not a {kind} component"])
+    return component
 
 
 def _structure_component(

@@ -39,6 +39,15 @@ class Agent(abc.ABC):
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         """Learn from one filled rollout; returns metrics as plain floats."""
 
+    def imitate(self, buffer: RolloutBuffer, *, epochs: int, lr: float) -> dict[str, float]:
+        """Fit the policy to a teacher's rollout: its heads to the stored actions (behaviour
+        cloning) and its critic to the returns (``esper train --init imitate:...``), ``epochs``
+        full-batch steps at learning rate ``lr``. Returns
+        metrics as plain floats. An agent that cannot imitate keeps this default."""
+        from esper.errors import EsperError
+
+        raise EsperError(f"agent {type(self).__name__} does not support imitation (--init)")
+
     @abc.abstractmethod
     def state_dict(self) -> dict[str, Any]:
         """Optimizer, normaliser and counter state (plain data and CPU tensors)."""

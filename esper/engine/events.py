@@ -108,6 +108,24 @@ class RewardHackingSuspected(Event):
     action: str
 
 
+@register_event("train.imitation")
+@attrs.frozen(kw_only=True)
+class ImitationFinished(Event):
+    """The imitation warm start fitted the controller to its teacher (before any PPO update)."""
+
+    teacher: str
+    episodes: int
+    decisions: int
+    #: The share of the teacher's decisions the controller chose exactly, before the fit (on
+    #: the taught episodes) and after it (on held-out episodes; None: none held out).
+    agreement_before: float | None
+    agreement_heldout: float | None
+
+
+#: The fields of an imitation record (`esper.recipes.imitation.summarize`) the event carries.
+IMITATION_EVENT_KEYS = ("teacher", "episodes", "decisions", "agreement_before", "agreement_heldout")
+
+
 @register_event("train.update")
 @attrs.frozen(kw_only=True)
 class UpdateCompleted(Event):

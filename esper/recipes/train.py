@@ -28,14 +28,22 @@ import torch
 from esper.config import EsperConfig
 from esper.config.loading import unstructure
 from esper.contracts.agent import Agent
+from esper.contracts.policy import Policy
 from esper.contracts.reward import RewardFunction
 from esper.contracts.runner import EpisodeResult, RolloutJob, Runner
 from esper.contracts.trainable import TrainablePolicy
 from esper.engine.compilation import CompileWatch, compile_module, configure
 from esper.engine.environment import EpochResult
-from esper.engine.events import GraphsCompiled, TrainingAnomaly, UpdateCompleted
+from esper.engine.events import (
+    IMITATION_EVENT_KEYS,
+    GraphsCompiled,
+    ImitationFinished,
+    TrainingAnomaly,
+    UpdateCompleted,
+)
 from esper.errors import ConfigError, EsperError
 from esper.recipes.factory import EnvironmentFactory, resolve_device
+from esper.recipes.imitation import TeacherEpisode, imitation_seeds, teacher_from_spec, warm_start
 from esper.recipes.interrupt import RunInterrupted, StopRequest
 from esper.registry import Entry, Registries
 from esper.registry.specs import RewardSpec
@@ -128,6 +136,9 @@ class TrainingRun:
     factory: EnvironmentFactory
     buffer: RolloutBuffer
     watch: CompileWatch
+    #: The imitation warm start's teacher (``train.init``), and its record once it has run.
+    teacher: Policy | None = None
+    imitation: dict[str, Any] | None = None
     update: int = 0
     history: list[dict[str, Any]] = attrs.field(factory=list)
     started: float = attrs.field(factory=time.perf_counter)
@@ -158,6 +169,12 @@ class TrainingRun:
         compile_module(policy.network, config.compile, dynamic=True)
         agent, reward_entry = _agent_and_reward(config, registries, policy)
         runner = registries["runners"].get(comps["runner"].id).build(comps["runner"].options)
+        # Resolved now, so that a wrong teacher stops the run before any training.
+        teacher = (
+            teacher_from_spec(config.train.init, registries, factory.catalog)
+            if config.train.init
+            else None
+        )
         buffer = RolloutBuffer(
             envs=config.train.envs,
             steps=run.epochs,
@@ -176,6 +193,7 @@ class TrainingRun:
             factory=factory,
             buffer=buffer,
             watch=CompileWatch(config.compile),
+            teacher=teacher,
         )
 
     @property
@@ -200,17 +218,47 @@ class TrainingRun:
         self,
         on_update: UpdateProgress | None = None,
         on_epoch: EpochProgress | None = None,
+        on_imitation: Callable[[str, TeacherEpisode], None] | None = None,
     ) -> dict[str, Any]:
         if self.update == 0:
             # One seeded stream for sampling actions and the agent's randomness; environments
             # draw from streams of their own and never touch it.
             torch.manual_seed(self.config.run.seed)
         every = self.config.train.checkpoint_every
+        if self.teacher is not None and self.update == 0 and self.imitation is None:
+            self.imitation = self._imitate(on_imitation)
+            self.checkpoint()  # the imitated controller, before any PPO update
         with StopRequest(unit="update") as stop:
             self._loop(every, stop, on_update, on_epoch)
         summary = self.summary()
         write_text_atomic(self.session.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
         return summary
+
+    def _imitate(self, on_episode: Callable[[str, TeacherEpisode], None] | None) -> dict[str, Any]:
+        """The imitation warm start (`esper.recipes.imitation`)."""
+        if self.teacher is None:
+            raise EsperError("no teacher to imitate (train.init is empty)")
+        train, run = self.config.train, self.config.run
+        seeds = imitation_seeds(
+            run.seed, train.imitation_episodes + train.imitation_heldout, SEED_STRIDE
+        )
+        options = self.config.components["reward"].options
+        record = warm_start(
+            spec=train.init,
+            teacher=self.teacher,
+            student=self.policy,
+            agent=self.agent,
+            make_env=self.factory,
+            make_reward=lambda: self.reward_entry.build(options, gamma=self.agent.gamma),
+            seeds=seeds[: train.imitation_episodes],
+            heldout=seeds[train.imitation_episodes :],
+            epochs=train.imitation_epochs,
+            lr=train.imitation_lr,
+            steps=run.epochs,
+            on_episode=on_episode,
+        )
+        self.session.emit(ImitationFinished(**{k: record[k] for k in IMITATION_EVENT_KEYS}))
+        return record
 
     def _loop(
         self,
@@ -321,6 +369,8 @@ class TrainingRun:
             "rng": torch.get_rng_state(),
             "history": self.history,
             "wall_time_s": self._wall(),
+            # The warm start's teacher and what it measured (None: no imitation).
+            "imitation": self.imitation,
         }
         return save_checkpoint(self.session.run_dir / CHECKPOINT_NAME, state)
 
@@ -348,6 +398,7 @@ class TrainingRun:
         torch.set_rng_state(state["rng"])
         self.update = int(state["update"])
         self.history = list(state["history"])
+        self.imitation = state.get("imitation")
         self.wall_before = float(state.get("wall_time_s", 0.0))
         self.session.emit(RunResumed(checkpoint=str(path), position=self.update))
 
@@ -372,5 +423,6 @@ class TrainingRun:
             "seed": self.config.run.seed,
             "wall_time_s": round(self._wall(), 3),
             "history": self.history,
+            **({"imitation": self.imitation} if self.imitation is not None else {}),
             **({"compile": self.watch.summary()} if self.config.compile.enabled else {}),
         }

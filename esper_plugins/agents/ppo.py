@@ -55,6 +55,7 @@ from esper.plugin import (
     normalize_advantages,
 )
 from esper_plugins.agents.config import PPOConfig
+from esper_plugins.agents.imitation import behaviour_cloning
 
 #: Version of `PPOAgent.state_dict`'s layout.
 STATE_SCHEMA = 1
@@ -202,6 +203,25 @@ class PPOAgent(Agent):
             return cfg.value_coef
         progress = min(1.0, self.updates / cfg.value_coef_warmup)
         return cfg.value_coef * (0.1 + 0.9 * progress)
+
+    # -- imitation ------------------------------------------------------------------------------
+
+    def imitate(self, buffer: RolloutBuffer, *, epochs: int, lr: float) -> dict[str, float]:
+        """Behaviour cloning of a teacher's rollout and a critic fitted to its returns, with
+        this agent's normalisers (`esper_plugins.agents.imitation`). The fit has an Adam of
+        its own, so PPO's optimizer starts without the fit's moments."""
+        if buffer.total_steps == 0:
+            raise EsperError("imitation: the teacher's episodes recorded no decision")
+        return behaviour_cloning(
+            self._policy,
+            torch.optim.Adam(self._policy.network.parameters(), lr=lr, eps=self.config.adam_eps),
+            buffer,
+            self.process_rewards(buffer),
+            self.value_normalizer,
+            gamma=self.config.gamma,
+            epochs=epochs,
+            max_grad_norm=self.config.max_grad_norm,
+        )
 
     # -- the update -----------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import torch
 
-from esper.config import resolve
 from esper.contracts.actions import Action, Op
 from esper.contracts.policy import Policy
 from esper.contracts.reward import RewardBreakdown, RewardContext, RewardFunction
@@ -22,47 +21,7 @@ from esper.rundir.session import RunSession
 from esper_plugins.runners.vectorized import advance_interleaved
 
 from support.cli import esper
-
-SMALL = [
-    "task.train_size=256",
-    "task.val_size=128",
-    "run.batches_per_epoch=2",
-    "policy.hidden_dim=16",
-    "policy.feature_dim=16",
-    "policy.validate=false",
-]
-
-
-def small_config(registries: Registries, tmp_path: Path, *extra: str) -> Any:
-    overrides = [
-        *SMALL,
-        f"run.out={json.dumps(str(tmp_path))}",
-        "run.epochs=3",
-        "train.episodes=4",
-        "train.envs=2",
-        "policy.name='lstm'",
-        "agent.name='ppo'",
-        "reward.name='contribution'",
-        "runner.name='vectorized'",
-        *extra,
-    ]
-    return resolve(registries, overrides=overrides)
-
-
-def train(registries: Registries, config: Any, *, resume: Path | None = None) -> TrainingRun:
-    session = RunSession(
-        registries.manager,
-        config,
-        command="train",
-        run_dir=resume,
-        run_id=resume.name if resume else None,
-    )
-    with session:
-        run = TrainingRun.build(config, registries, session)
-        if resume is not None:
-            run.restore(resume / CHECKPOINT_NAME)
-        run.run()
-    return run
+from support.training import SMALL, small_config, train
 
 
 def weights(run: TrainingRun) -> dict[str, torch.Tensor]:
