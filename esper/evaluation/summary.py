@@ -97,7 +97,10 @@ def _compare(
         diff = result.difference
         better = diff.low > 0.0 if higher_is_better else diff.high < 0.0
         worse = diff.high < 0.0 if higher_is_better else diff.low > 0.0
-        out[which] = {**result.to_dict(), "a_better": better, "a_worse": worse}
+        record = result.to_dict()
+        if not higher_is_better:  # a win is a seed where a is better: lower, for this metric
+            record["wins"], record["losses"] = record["losses"], record["wins"]
+        out[which] = {**record, "a_better": better, "a_worse": worse}
     return out
 
 

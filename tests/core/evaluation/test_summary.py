@@ -109,6 +109,8 @@ def test_perplexity_lower_is_better() -> None:
     assert comparison["final"]["difference"]["mean"] < 0
     assert comparison["final"]["a_better"]
     assert not comparison["final"]["a_worse"]
+    # A win is a seed where a is better, here lower: all three seeds.
+    assert (comparison["final"]["wins"], comparison["final"]["losses"]) == (3, 0)
 
 
 def test_comparisons_use_only_the_seeds_both_ran() -> None:
