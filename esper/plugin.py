@@ -86,7 +86,7 @@ if TYPE_CHECKING:
     from esper.recipes.factory import EnvironmentFactory, resolve_device
     from esper.rl.action_space import HEADS, ActionMasks, ActionSpace
     from esper.rl.distributions import MaskedCategorical, check_heads
-    from esper.rl.normalization import RewardNormalizer, ValueNormalizer
+    from esper.rl.normalization import RewardNormalizer, RunningMeanStd, ValueNormalizer
     from esper.rl.observation import Observation, ObservationBuilder, feature_size
     from esper.rl.rollout import RolloutBuffer, normalize_advantages
     from esper.rundir.checkpoint import CheckpointError, load_weights_only
@@ -108,7 +108,9 @@ _LAZY: dict[str, str] = {
     "BlueprintCatalog": "esper.growth.catalog",
     **dict.fromkeys(("HEADS", "ActionMasks", "ActionSpace"), "esper.rl.action_space"),
     **dict.fromkeys(("MaskedCategorical", "check_heads"), "esper.rl.distributions"),
-    **dict.fromkeys(("RewardNormalizer", "ValueNormalizer"), "esper.rl.normalization"),
+    **dict.fromkeys(
+        ("RewardNormalizer", "RunningMeanStd", "ValueNormalizer"), "esper.rl.normalization"
+    ),
     **dict.fromkeys(("Observation", "ObservationBuilder", "feature_size"), "esper.rl.observation"),
     **dict.fromkeys(("RolloutBuffer", "normalize_advantages"), "esper.rl.rollout"),
     **dict.fromkeys(("Environment", "EpochResult", "Observed"), "esper.engine.environment"),
@@ -189,6 +191,7 @@ __all__ = [
     "RunContext",
     "Runner",
     "RunnerSpec",
+    "RunningMeanStd",
     "Signals",
     "SinkSpec",
     "SlotView",

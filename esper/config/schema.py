@@ -129,6 +129,12 @@ class TrainSection:
     imitation_epochs: int = attrs.field(default=300, validator=[v.gt(0), v.le(1_000_000)])
     #: Adam's learning rate for the fit (PPO keeps its own).
     imitation_lr: float = attrs.field(default=3e-3, validator=[finite, v.gt(0), v.le(1.0)])
+    #: Cheap episodes, a curriculum: the first ``cheap_share`` of the updates (rounded down, so
+    #: the last update is always a full one) and every imitation episode train only
+    #: ``cheap_batches`` of each epoch's batches. The episode keeps its length, so the
+    #: lifecycle's gates and the observation's horizon mean what they mean in a full run.
+    cheap_share: float = attrs.field(default=0.75, validator=[finite, v.ge(0.0), v.le(1.0)])
+    cheap_batches: float = attrs.field(default=0.25, validator=[finite, v.gt(0.0), v.le(1.0)])
 
 
 @attrs.frozen(kw_only=True)

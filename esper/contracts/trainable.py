@@ -98,3 +98,14 @@ class TrainablePolicy(Policy):
     def evaluate(self, obs: Observation, masks: ActionMasks, actions: torch.Tensor) -> Evaluation:
         """Re-score ``actions`` ``[envs, steps, heads]`` with gradients; each row is one episode
         starting from a zero state."""
+
+    def value_parameters(self) -> list[nn.Parameter]:
+        """The parameters only the value estimate uses (its head, not a shared trunk), which an
+        agent may train apart from the policy. Default: none."""
+        return []
+
+    def observe_rollout(self, obs: Observation, valid: torch.Tensor) -> None:
+        """Take in a rollout's observations (``valid`` ``[envs, steps]`` marks real steps), for a
+        policy that keeps statistics of its input, such as an observation normaliser. The agent
+        calls it once per rollout, after its update (so the update re-scores the rollout with
+        the statistics it was collected with), and before an imitation fit. Default: nothing."""

@@ -13,6 +13,7 @@ format, and the factory keeps that copy for the next.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,6 +93,21 @@ class EnvironmentFactory:
             policy=policy,
             emit=emit,
         )
+
+    def epoch_batches(self) -> int:
+        """Training batches in one of this factory's epochs (``run.batches_per_epoch`` caps it)."""
+        full = math.ceil(self.data.train_x.shape[0] / self.task.info.batch_size)
+        cap = self.config.run.batches_per_epoch
+        return min(full, cap) if cap else full
+
+    def cheaper(self, fraction: float) -> EnvironmentFactory:
+        """A factory whose environments train ``fraction`` of each epoch's batches (at least
+        one), sharing this one's task, data and controller. The cap is written into its config,
+        so a runner that rebuilds environments from the config (remote workers) builds the
+        same cheap ones."""
+        batches = max(1, round(fraction * self.epoch_batches()))
+        run = attrs.evolve(self.config.run, batches_per_epoch=batches)
+        return attrs.evolve(self, config=attrs.evolve(self.config, run=run))
 
     def governor(self) -> Governor | None:
         """A fresh governor for one environment (None when the config names none)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,7 @@ from esper.config.loading import unstructure
 from esper.contracts.agent import Agent
 from esper.contracts.policy import Policy
 from esper.contracts.reward import RewardFunction
-from esper.contracts.runner import EpisodeResult, RolloutJob, Runner
+from esper.contracts.runner import RolloutJob, Runner
 from esper.contracts.trainable import TrainablePolicy
 from esper.engine.compilation import CompileWatch, compile_module, configure
 from esper.engine.environment import EpochResult
@@ -45,6 +44,7 @@ from esper.errors import ConfigError, EsperError
 from esper.recipes.factory import EnvironmentFactory, resolve_device
 from esper.recipes.imitation import TeacherEpisode, imitation_seeds, teacher_from_spec, warm_start
 from esper.recipes.interrupt import RunInterrupted, StopRequest
+from esper.recipes.train_record import anomalies, decisions_per_hour, update_record
 from esper.registry import Entry, Registries
 from esper.registry.specs import RewardSpec
 from esper.rl.observation import feature_size
@@ -63,29 +63,6 @@ SEED_STRIDE = 1009
 
 UpdateProgress = Callable[[dict[str, Any]], None]
 EpochProgress = Callable[[int, EpochResult], None]
-
-
-#: Per-head ratio extremes beyond which an update is reported as exploding / collapsing.
-RATIO_LIMITS = (0.2, 5.0)
-#: Explained variance below which the critic is reported as collapsed (after a few updates).
-VALUE_COLLAPSE_EV = -1.0
-VALUE_COLLAPSE_AFTER = 5
-
-
-def anomalies(update: int, metrics: dict[str, float]) -> list[tuple[str, float]]:
-    """The `TrainingAnomaly` kinds an update's metrics show, with the offending value."""
-    found: list[tuple[str, float]] = []
-    if metrics.get("nonfinite", 0.0) > 0.0 or metrics.get("skipped", 0.0) > 0.0:
-        found.append(("numerical_instability", metrics.get("nonfinite", 1.0)))
-    high, low = metrics.get("ratio_max"), metrics.get("ratio_min")
-    if high is not None and high > RATIO_LIMITS[1]:
-        found.append(("ratio_explosion", high))
-    if low is not None and low < RATIO_LIMITS[0]:
-        found.append(("ratio_collapse", low))
-    ev = metrics.get("explained_variance")
-    if ev is not None and update >= VALUE_COLLAPSE_AFTER and ev < VALUE_COLLAPSE_EV:
-        found.append(("value_collapse", ev))
-    return found
 
 
 def _component_error(key: str, exc: Exception) -> ConfigError:
@@ -134,6 +111,8 @@ class TrainingRun:
     runner: Runner
     reward_entry: Entry[RewardSpec]
     factory: EnvironmentFactory
+    #: The same environments training a share of each epoch's batches (`train.cheap_batches`).
+    cheap_factory: EnvironmentFactory
     buffer: RolloutBuffer
     watch: CompileWatch
     #: The imitation warm start's teacher (``train.init``), and its record once it has run.
@@ -164,6 +143,8 @@ class TrainingRun:
         probe = factory(0, run.seed)
         policy.build(probe.model.slot_ids)
         del probe
+        # After the probe: the data is on the device, and the cheap factory shares it.
+        cheap_factory = factory.cheaper(config.train.cheap_batches)
         configure(config.compile)
         # Batch sizes differ between acting (envs) and evaluating (envs x steps): dynamic.
         compile_module(policy.network, config.compile, dynamic=True)
@@ -191,6 +172,7 @@ class TrainingRun:
             runner=runner,
             reward_entry=reward_entry,
             factory=factory,
+            cheap_factory=cheap_factory,
             buffer=buffer,
             watch=CompileWatch(config.compile),
             teacher=teacher,
@@ -200,6 +182,11 @@ class TrainingRun:
     def updates(self) -> int:
         train = self.config.train
         return math.ceil(train.episodes / train.envs)
+
+    @property
+    def cheap_updates(self) -> int:
+        """The first updates, this many, play cheap episodes (`train.cheap_share`)."""
+        return math.floor(self.config.train.cheap_share * self.updates)
 
     def seeds(self, update: int) -> list[int]:
         envs = self.config.train.envs
@@ -243,12 +230,13 @@ class TrainingRun:
             run.seed, train.imitation_episodes + train.imitation_heldout, SEED_STRIDE
         )
         options = self.config.components["reward"].options
+        started = time.perf_counter()
         record = warm_start(
             spec=train.init,
             teacher=self.teacher,
             student=self.policy,
             agent=self.agent,
-            make_env=self.factory,
+            make_env=self.cheap_factory,
             make_reward=lambda: self.reward_entry.build(options, gamma=self.agent.gamma),
             seeds=seeds[: train.imitation_episodes],
             heldout=seeds[train.imitation_episodes :],
@@ -257,6 +245,8 @@ class TrainingRun:
             steps=run.epochs,
             on_episode=on_episode,
         )
+        record["batches_per_epoch"] = self.cheap_factory.epoch_batches()
+        record["wall_time_s"] = round(time.perf_counter() - started, 3)
         self.session.emit(ImitationFinished(**{k: record[k] for k in IMITATION_EVENT_KEYS}))
         return record
 
@@ -269,31 +259,17 @@ class TrainingRun:
     ) -> None:
         while self.update < self.updates:
             u = self.update
-            started = time.perf_counter()
-            self.buffer.reset()
-            job = RolloutJob(
-                factory=self.factory,
-                seeds=self.seeds(u),
-                policy=self.policy,
-                rewards=self._rewards(),
-                buffer=self.buffer,
-                on_epoch=on_epoch,
-                emit=self.session.emit,
-            )
-            self.policy.network.eval()
-            episodes = self.runner.collect(job)
-            metrics = self.agent.update(self.buffer)
-            record = self._record(u, episodes, metrics, time.perf_counter() - started)
+            record = self._play_and_learn(u, on_epoch)
             self.history.append(record)
             self.update += 1
             self.session.emit(
                 UpdateCompleted(
                     update=u,
-                    episodes=len(episodes),
+                    episodes=record["episodes"],
                     mean_reward=record["mean_reward"],
                     mean_accuracy=record["mean_accuracy"],
                     rollbacks=record["rollbacks"],
-                    metrics={k: float(v) for k, v in metrics.items()},
+                    metrics=record["metrics"],
                     flops_train=record["flops_train"],
                 )
             )
@@ -320,32 +296,33 @@ class TrainingRun:
                     f"written to {path}; continue with: esper resume {self.session.run_dir}"
                 )
 
-    def _record(
-        self, update: int, episodes: list[EpisodeResult], metrics: dict[str, float], wall: float
-    ) -> dict[str, Any]:
-        finished = [e.val_accuracy for e in episodes if math.isfinite(e.val_accuracy)]
-        actions: dict[str, int] = {}
-        for e in episodes:
-            for op, n in e.actions.items():
-                actions[op] = actions.get(op, 0) + n
-        return {
-            "update": update,
-            "episodes": len(episodes),
-            "mean_reward": statistics.fmean(e.reward for e in episodes) if episodes else 0.0,
-            "mean_accuracy": statistics.fmean(finished) if finished else float("nan"),
-            "rollbacks": sum(e.rolled_back for e in episodes),
-            # Episodes cut short because their environment was lost (a dead remote worker).
-            "lost": sum(e.lost for e in episodes),
-            "fossilized": sum(e.seeds_fossilized for e in episodes),
-            "mean_params": statistics.fmean(e.params_total for e in episodes) if episodes else 0,
-            # Host training, and apart from it the controller's decisions; the agent's own
-            # updates are not counted.
-            "flops_train": sum(e.flops_train for e in episodes),
-            "flops_control": sum(e.flops_control for e in episodes),
-            "actions": actions,
-            "metrics": {k: float(v) for k, v in metrics.items()},
-            "wall_time_s": round(wall, 3),
-        }
+    def _play_and_learn(self, u: int, on_epoch: EpochProgress | None) -> dict[str, Any]:
+        """Update ``u``: one episode per environment (cheap ones early in the curriculum), one
+        agent update; its history record."""
+        started = time.perf_counter()
+        self.buffer.reset()
+        cheap = u < self.cheap_updates
+        factory = self.cheap_factory if cheap else self.factory
+        job = RolloutJob(
+            factory=factory,
+            seeds=self.seeds(u),
+            policy=self.policy,
+            rewards=self._rewards(),
+            buffer=self.buffer,
+            on_epoch=on_epoch,
+            emit=self.session.emit,
+        )
+        self.policy.network.eval()
+        episodes = self.runner.collect(job)
+        metrics = self.agent.update(self.buffer)
+        return update_record(
+            u,
+            episodes,
+            metrics,
+            wall=time.perf_counter() - started,
+            batches_per_epoch=factory.epoch_batches(),
+            cheap=cheap,
+        )
 
     # -- checkpoints ----------------------------------------------------------------------------
 
@@ -416,6 +393,9 @@ class TrainingRun:
             "envs": self.config.train.envs,
             "updates": self.update,
             "episodes": sum(r["episodes"] for r in self.history),
+            "decisions": sum(r.get("decisions", 0) for r in self.history),
+            "cheap_updates": self.cheap_updates,
+            "decisions_per_hour": decisions_per_hour(self.history),
             # Host-training FLOPs of every episode (0 for updates recorded before esper
             # counted them).
             "flops_train": sum(r.get("flops_train", 0) for r in self.history),

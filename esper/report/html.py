@@ -158,8 +158,52 @@ def _train_table(run: RunData) -> str:
         ("best mean final accuracy (%)", max(finite) if finite else None, ".2f"),
         ("episodes with a governor rollback", sum(u.rollbacks for u in run.updates), ""),
     ]
+    pairs += _diagnostics(run)
     rows = "".join(f"<tr><th>{esc(k)}</th>{_cell(v, spec)}</tr>" for k, v, spec in pairs)
     return f"<table>{rows}</table>"
+
+
+def _share(run: RunData, key: str) -> float | None:
+    flags = [u.metrics[key] for u in run.updates if key in u.metrics]
+    return 100.0 * sum(f > 0 for f in flags) / len(flags) if flags else None
+
+
+def _diagnostics(run: RunData) -> list[tuple[str, Any, str]]:
+    """Why a controller learns or does not: the critic, the KL stop, the curriculum and the
+    warm start, where the run recorded them."""
+    last = run.updates[-1].metrics
+    summary = run.summary or {}
+    rates = summary.get("decisions_per_hour") or {}
+    imitation = summary.get("imitation") or {}
+    heldout = imitation.get("agreement_heldout")
+    rows: list[tuple[str, Any, str]] = [
+        ("explained variance, last update: before / after", _pair(last), ""),
+        ("updates stopped early by the KL check (%)", _share(run, "early_stopped"), ".0f"),
+        ("cheap updates", summary.get("cheap_updates"), ""),
+        ("decisions per hour: cheap / full episodes", _rates(rates), ""),
+        ("imitation teacher", imitation.get("teacher"), ""),
+        (
+            "agreement with the teacher, held out (%)",
+            None if heldout is None else 100 * heldout,
+            ".1f",
+        ),
+    ]
+    return [row for row in rows if row[1] is not None]
+
+
+def _pair(metrics: dict[str, float]) -> str | None:
+    before, after = metrics.get("explained_variance"), metrics.get("explained_variance_after")
+    if before is None:
+        return None
+    return f"{before:+.3f} / {after:+.3f}" if after is not None else f"{before:+.3f} / -"
+
+
+def _rates(rates: dict[str, Any]) -> str | None:
+    if not any(v is not None for v in rates.values()):
+        return None
+    return " / ".join(
+        "-" if rates.get(k) is None else f"{rates[k]:,.0f}" for k in ("cheap", "full")
+    )
 
 
 def _rollbacks(run: RunData) -> str:

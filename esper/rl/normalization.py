@@ -10,12 +10,13 @@
   shift); it is the identity until ``warmup`` samples were seen. The critic trains on
   normalised returns and GAE uses denormalised values. (Unlike full PopArt, the critic's last
   layer is not rescaled when the scale changes.)
-* `RunningMeanStd`: per-feature mean and variance (Welford/Chan in float64 tensors) that
-  normalises to zero mean and unit variance, clipped; for observations.
+* `RunningMeanStd`: per-feature mean and variance, a module whose buffers hold them, that
+  normalises to zero mean and unit variance, clipped; for observations
+  (`esper.policies.lstm`'s ``normalize_observations``).
 
 Statistics are updated from device tensors with one host transfer per call (count, mean, M2
 of the batch); normalising is pure tensor arithmetic. ``state_dict`` holds plain Python floats
-and ints (and CPU tensors for `RunningMeanStd`), loadable with ``torch.load(weights_only=True)``.
+and ints (`RunningMeanStd`'s are module buffers), loadable with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import math
 from typing import Any
 
 import torch
+from torch import nn
 
 from esper.errors import EsperError
 
@@ -186,64 +188,57 @@ class ValueNormalizer:
         self._m2 = float(state["m2"])
 
 
-class RunningMeanStd:
-    """Per-feature running mean and variance; ``normalize`` gives zero mean, unit variance.
+class RunningMeanStd(nn.Module):
+    """Per-feature running mean and variance as a module: ``forward(x)`` (= ``normalize``)
+    gives zero mean, unit variance, ``clip((x - mean) / sqrt(var + eps), -clip, clip)``.
 
-    Exact (Welford/Chan) statistics in float64 CPU tensors; ``normalize(x) =
-    clip((x - mean) / sqrt(var + eps), -clip, clip)``. A constant feature has variance 0, so
-    ``eps`` keeps the result finite (it normalises to 0).
+    The statistics are float32 buffers, so they travel with the module's ``state_dict`` (a
+    network that normalises its input carries what it normalises with, into every checkpoint)
+    and move with ``.to(device)``. Before any sample the mean is 0 and the variance 1, so an
+    unfed normaliser is (to within ``eps``) the identity and ``forward`` never branches on the
+    count. ``update`` merges a batch exactly (Chan's parallel update, computed in float64) with
+    one host transfer; a constant feature has variance 0 and normalises to 0.
     """
+
+    count: torch.Tensor
+    mean: torch.Tensor
+    var: torch.Tensor
 
     def __init__(
         self, shape: tuple[int, ...] = (), *, eps: float = 1e-4, clip: float = 10.0
     ) -> None:
+        super().__init__()
         if eps <= 0 or clip <= 0:
             raise NormalizerError(f"eps and clip must be positive, got {eps}, {clip}")
         self.shape = tuple(shape)
         self.eps = float(eps)
         self.clip = float(clip)
-        self.count = 0
-        self.mean = torch.zeros(self.shape, dtype=torch.float64)
-        self.m2 = torch.zeros(self.shape, dtype=torch.float64)
+        self.register_buffer("count", torch.zeros((), dtype=torch.float32))
+        self.register_buffer("mean", torch.zeros(self.shape, dtype=torch.float32))
+        self.register_buffer("var", torch.ones(self.shape, dtype=torch.float32))
 
-    @property
-    def var(self) -> torch.Tensor:
-        """Population variance per feature (0 before any sample)."""
-        return self.m2 / max(self.count, 1)
-
+    @torch.no_grad()
     def update(self, batch: torch.Tensor) -> None:
         """Add ``[n, *shape]`` samples."""
         x = batch.detach().to("cpu", torch.float64).reshape(-1, *self.shape)
         n = x.shape[0]
         if n == 0:
             return
-        mean = x.mean(dim=0)
-        m2 = ((x - mean) ** 2).sum(dim=0)
-        total = self.count + n
-        delta = mean - self.mean
-        self.mean = self.mean + delta * (n / total)
-        self.m2 = self.m2 + m2 + delta * delta * (self.count * n / total)
-        self.count = total
+        mean, var = x.mean(dim=0), x.var(dim=0, unbiased=False)
+        seen = float(self.count.item())
+        old_mean = self.mean.to("cpu", torch.float64)
+        old_m2 = self.var.to("cpu", torch.float64) * seen  # the unfed variance 1 weighs 0
+        total = seen + n
+        delta = mean - old_mean
+        new_mean = old_mean + delta * (n / total)
+        m2 = old_m2 + var * n + delta * delta * (seen * n / total)
+        self.mean.copy_(new_mean)
+        self.var.copy_(m2 / total)
+        self.count.fill_(total)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        mean = self.mean.to(x.device, x.dtype)
-        std = (self.var + self.eps).sqrt().to(x.device, x.dtype)
-        return ((x - mean) / std).clamp(-self.clip, self.clip)
+        std = (self.var + self.eps).sqrt()
+        return ((x - self.mean.to(x.dtype)) / std.to(x.dtype)).clamp(-self.clip, self.clip)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "shape": list(self.shape),
-            "eps": self.eps,
-            "clip": self.clip,
-            "count": self.count,
-            "mean": self.mean.clone(),
-            "m2": self.m2.clone(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.shape = tuple(int(s) for s in state["shape"])
-        self.eps = float(state["eps"])
-        self.clip = float(state["clip"])
-        self.count = int(state["count"])
-        self.mean = state["mean"].to(torch.float64).clone()
-        self.m2 = state["m2"].to(torch.float64).clone()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.normalize(x)

@@ -92,12 +92,21 @@ class PPOConfig:
     forced_value_weight: float = attrs.field(default=0.2, validator=[v.ge(0), v.le(1)])
     #: Entropy-bonus coefficient and per-head multipliers.
     entropy_coef: float = attrs.field(default=0.05, validator=[finite, v.ge(0)])
+    #: Entropy anneal: the coefficient moves linearly from ``entropy_coef`` to
+    #: ``entropy_coef_final`` over the first ``entropy_anneal_updates`` updates, then stays
+    #: (0 updates: no anneal; the prior system annealed towards 0.01).
+    entropy_coef_final: float = attrs.field(default=0.01, validator=[finite, v.ge(0)])
+    entropy_anneal_updates: int = attrs.field(default=0, validator=[v.ge(0), v.le(_MAX_UPDATES)])
     entropy_multipliers: dict[str, float] = attrs.field(
         factory=dict, validator=_head_table(0.0, None)
     )
     #: Per-head normalised-entropy floors and the coefficient of the squared shortfall.
     entropy_floors: dict[str, float] = attrs.field(factory=dict, validator=_head_table(0.0, 1.0))
     entropy_floor_coef: float = attrs.field(default=0.1, validator=[finite, v.ge(0)])
+    #: Floor-penalty schedule over this many updates (0: constant): the penalty is scaled
+    #: x1.5 for the first quarter, x1.0 to three quarters, then linearly down to x0.5 at the
+    #: end, and stays there (the prior system's schedule).
+    entropy_floor_schedule: int = attrs.field(default=0, validator=[v.ge(0), v.le(_MAX_UPDATES)])
     #: Global gradient-norm clip.
     max_grad_norm: float = attrs.field(default=5.0, validator=[finite, v.gt(0)])
     #: Approximate-KL target; an update stops, before that epoch's optimizer step, when an
@@ -106,6 +115,12 @@ class PPOConfig:
         default=DEFAULT_TARGET_KL, validator=v.optional([finite, v.gt(0.0)])
     )
     kl_stop_factor: float = attrs.field(default=1.5, validator=[finite, v.gt(0)])
+    #: Critic phase: after the policy's epochs, this many more passes of the value loss alone
+    #: that step only the parameters the value estimate alone uses
+    #: (`TrainablePolicy.value_parameters`), with an Adam of their own at ``critic_lr``, so the
+    #: critic can fit faster than the policy may move (0: off).
+    critic_epochs: int = attrs.field(default=0, validator=[v.ge(0), v.le(1000)])
+    critic_lr: float = attrs.field(default=1e-3, validator=[finite, v.gt(0)])
     #: Passes over the rollout per update. Each pass re-runs the LSTM over whole episodes from
     #: a zero state, so several are sound; with one full-batch pass the ratio is always 1 and
     #: neither clipping nor the KL stop can act (the prior system used 1).
@@ -128,6 +143,24 @@ class PPOConfig:
     value_norm_momentum: float = attrs.field(default=0.99, validator=[v.ge(0), v.lt(1)])
     #: Training stops (error) after this many consecutive updates skipped as non-finite.
     max_consecutive_skips: int = attrs.field(default=3, validator=[v.ge(1), v.le(_MAX_UPDATES)])
+
+    def entropy_coef_at(self, updates: int) -> float:
+        """The entropy coefficient of the update after ``updates`` updates."""
+        if self.entropy_anneal_updates == 0:
+            return self.entropy_coef
+        progress = min(1.0, updates / self.entropy_anneal_updates)
+        return self.entropy_coef + (self.entropy_coef_final - self.entropy_coef) * progress
+
+    def floor_scale_at(self, updates: int) -> float:
+        """The floor penalty's multiplier for the update after ``updates`` updates."""
+        if self.entropy_floor_schedule == 0:
+            return 1.0
+        progress = min(1.0, updates / self.entropy_floor_schedule)
+        if progress < 0.25:
+            return 1.5
+        if progress < 0.75:
+            return 1.0
+        return 1.0 - 0.5 * (progress - 0.75) / 0.25
 
     def head_multipliers(self) -> dict[str, float]:
         return {

@@ -37,6 +37,8 @@ def behaviour_cloning(
     value_normalizer.update(returns, valid)
     targets = value_normalizer.normalize(returns)
     obs, masks, actions = buffer.observations(), buffer.action_masks(), buffer.actions
+    # Before the fit: the student learns on inputs normalised as it will see them when acting.
+    policy.observe_rollout(obs, valid)
     relevant = policy.space.relevance(actions[..., 0]) & valid[..., None]
     head_w = relevant.to(targets.dtype)
     head_count = head_w.sum().clamp(min=1.0)

@@ -24,13 +24,19 @@ one batch; each env row is one episode run through the LSTM from a zero state):
      plus ``floor_coef * sum_h max(0, floor_h - mean entropy_h over steps where h was
      available)^2``;
    * ``total = policy + c_v value + c_ent entropy + floor penalty`` (``c_v`` warms up from
-     0.1x over the first updates).
+     0.1x over the first updates; ``c_ent`` can anneal and the floor penalty follow a
+     schedule, `esper_plugins.agents.config.PPOConfig`).
 
    After the backward pass the global gradient norm is clipped, and one host sync, the
    epoch's gate, reads the approximate KL (k3 estimator ``(r - 1) - log r``, averaged over
    relevant heads and steps) and whether the loss and the gradient norm are finite: a
    non-finite one skips the epoch (no optimizer step, parameters unchanged), a KL above
    ``kl_stop_factor x target_kl`` stops the update before the step.
+6. Diagnostics: the explained variance again after the update (the critic this update
+   trained, on the same rollout), each head's advantage spread (the raw advantages' std over
+   the steps where the head is relevant) and the raw returns' std.
+7. The policy takes in the rollout's observations (`TrainablePolicy.observe_rollout`: the
+   LSTM's input normaliser, when on, which costs one more host transfer).
 
 Host syncs: an update reads the device ``epochs + 3`` times at most — each normaliser once as
 it absorbs the batch (rewards, then returns), each epoch's gate once, and the metrics, which
@@ -46,8 +52,10 @@ import torch
 
 from esper.plugin import (
     HEADS,
+    ActionMasks,
     Agent,
     EsperError,
+    Observation,
     RewardNormalizer,
     RolloutBuffer,
     TrainablePolicy,
@@ -95,6 +103,17 @@ def explained_variance(
     var_returns = var(returns)
     ev = 1.0 - var(returns - values) / var_returns.clamp(min=_EV_VAR_MIN)
     return torch.where(var_returns >= _EV_VAR_MIN, ev, torch.zeros_like(ev))
+
+
+def advantage_spread(advantages: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
+    """Standard deviation of ``advantages`` ``[E, T]`` over the steps where each head is
+    relevant (``relevant`` ``[E, T, H]``): ``[H]``, 0 for a head never relevant. A head whose
+    spread is near 0 gets no learning signal, whatever its entropy."""
+    w = relevant.to(advantages.dtype)
+    count = w.sum(dim=(0, 1)).clamp(min=1.0)
+    adv = advantages[..., None]
+    mean = (adv * w).sum(dim=(0, 1)) / count
+    return ((((adv - mean) ** 2) * w).sum(dim=(0, 1)) / count).sqrt()
 
 
 def clipped_surrogate(ratio: torch.Tensor, advantages: torch.Tensor, clip: float) -> torch.Tensor:
@@ -148,6 +167,8 @@ class PPOAgent(Agent):
         )
         self._optimizer: torch.optim.Adam | None = None
         self._pending_optimizer: dict[str, Any] | None = None
+        self._critic_optimizer: torch.optim.Adam | None = None
+        self._pending_critic: dict[str, Any] | None = None
         #: Calls of `update` that had a rollout to learn from.
         self.updates = 0
         #: Optimizer steps taken.
@@ -184,6 +205,48 @@ class PPOAgent(Agent):
                 self._optimizer.load_state_dict(self._pending_optimizer)
                 self._pending_optimizer = None
         return self._optimizer
+
+    def critic_optimizer(self) -> torch.optim.Adam | None:
+        """Adam over the parameters only the critic uses, for the critic phase (None when it is
+        off or the policy names no such parameters)."""
+        if self._critic_optimizer is None and self.config.critic_epochs > 0:
+            params = self._policy.value_parameters()
+            if not params:
+                return None
+            self._critic_optimizer = torch.optim.Adam(
+                params, lr=self.config.critic_lr, eps=self.config.adam_eps
+            )
+            if self._pending_critic is not None:
+                self._critic_optimizer.load_state_dict(self._pending_critic)
+                self._pending_critic = None
+        return self._critic_optimizer
+
+    def _critic_phase(
+        self,
+        obs: Observation,
+        masks: ActionMasks,
+        actions: torch.Tensor,
+        targets: torch.Tensor,
+        value_w: torch.Tensor,
+        value_count: torch.Tensor,
+    ) -> None:
+        """``critic_epochs`` passes of the value loss alone, stepping only the critic's own
+        parameters; a pass whose loss is not finite ends the phase before its step."""
+        optimizer = self.critic_optimizer()
+        if optimizer is None:
+            return
+        network = self._policy.network
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        for _ in range(self.config.critic_epochs):
+            values = self._policy.evaluate(obs, masks, actions).values
+            loss = 0.5 * (((values - targets) ** 2) * value_w).sum() / value_count
+            network.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
+            if not bool(torch.isfinite(loss) & torch.isfinite(norm)):  # the pass's one sync
+                break
+            optimizer.step()
+        network.zero_grad(set_to_none=True)
 
     def _head_constants(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Entropy multipliers and floors per head on ``device`` (copied there once)."""
@@ -268,12 +331,13 @@ class PPOAgent(Agent):
         ev = explained_variance(values_raw, returns, valid)
         self.value_normalizer.update(returns, valid)
         targets = self.value_normalizer.normalize(returns)
-        advantages = normalize_advantages(advantages, valid, std_floor=cfg.adv_std_floor)
-
         obs, masks, actions = buffer.observations(), buffer.action_masks(), buffer.actions
         old_log_probs = buffer.log_probs
         acting = valid & ~forced
         relevant = space.relevance(actions[..., 0]) & acting[..., None]  # [E, T, H]
+        # Diagnostics on the raw scale, before normalising: how much signal each head gets.
+        spread = advantage_spread(advantages, relevant)
+        advantages = normalize_advantages(advantages, valid, std_floor=cfg.adv_std_floor)
         policy_w = relevant.to(advantages.dtype)
         head_counts = policy_w.sum(dim=(0, 1)).clamp(min=1.0)
         total_count = policy_w.sum().clamp(min=1.0)
@@ -283,6 +347,8 @@ class PPOAgent(Agent):
         value_count = value_w.sum().clamp(min=1e-8)
         multipliers, floors = self._head_constants(advantages.device)
         value_coef = self.value_coef()
+        entropy_coef = cfg.entropy_coef_at(self.updates)
+        floor_coef = cfg.entropy_floor_coef * cfg.floor_scale_at(self.updates)
         adv = advantages[..., None]
 
         was_training = network.training
@@ -298,11 +364,10 @@ class PPOAgent(Agent):
                 surrogate = clipped_surrogate(ratio, adv, cfg.clip)
                 policy_loss = (-(surrogate * policy_w).sum(dim=(0, 1)) / head_counts).sum()
                 entropy_h = (out.entropies * policy_w).sum(dim=(0, 1)) / head_counts
-                entropy_loss = cfg.entropy_coef * -(multipliers * entropy_h).sum()
+                entropy_loss = entropy_coef * -(multipliers * entropy_h).sum()
                 available_entropy = (out.entropies * available_w).sum(dim=(0, 1)) / available_counts
                 floor_penalty = (
-                    cfg.entropy_floor_coef
-                    * ((floors - available_entropy).clamp(min=0.0) ** 2).sum()
+                    floor_coef * ((floors - available_entropy).clamp(min=0.0) ** 2).sum()
                 )
                 value_loss = 0.5 * (((out.values - targets) ** 2) * value_w).sum() / value_count
                 total = policy_loss + value_coef * value_loss + entropy_loss + floor_penalty
@@ -353,18 +418,37 @@ class PPOAgent(Agent):
                 optimizer.step()
                 grad_norms.append(grad_norm.detach())
                 self.train_steps += 1
+            self._critic_phase(obs, masks, actions, targets, value_w, value_count)
+            # Post-update measure: the critic after this update on the same rollout.
+            network.eval()
+            with torch.no_grad():
+                after = self.value_normalizer.denormalize(
+                    policy.evaluate(obs, masks, actions).values
+                )
+            ev_after = explained_variance(after, returns, valid)
         finally:
             network.train(was_training)
         optimizer.zero_grad(set_to_none=True)
+        # After the update, so that it re-scored the rollout with the statistics it was
+        # collected with.
+        policy.observe_rollout(obs, valid)
 
         stepped = len(grad_norms)
         self.updates += 1
         skipped = nonfinite and stepped == 0
         self.consecutive_skips = self.consecutive_skips + 1 if skipped else 0
         metrics = self._gather(
-            epoch_metrics, grad_norms, ev, returns, valid, early_stopped=early_stopped
+            epoch_metrics,
+            grad_norms,
+            torch.stack([ev, ev_after]),
+            spread,
+            returns,
+            valid,
+            early_stopped=early_stopped,
         )
         metrics.update(
+            entropy_coef=entropy_coef,
+            floor_coef=floor_coef,
             skipped=float(skipped),
             nonfinite=float(nonfinite),
             epochs=float(stepped),
@@ -384,14 +468,16 @@ class PPOAgent(Agent):
         self,
         epoch_metrics: list[torch.Tensor],
         grad_norms: list[torch.Tensor],
-        ev: torch.Tensor,
+        evs: torch.Tensor,
+        spread: torch.Tensor,
         returns: torch.Tensor,
         valid: torch.Tensor,
         *,
         early_stopped: bool,
     ) -> dict[str, float]:
-        """All tensor metrics to floats in one device-to-host transfer."""
-        device = ev.device
+        """All tensor metrics to floats in one device-to-host transfer. ``evs`` is the explained
+        variance before and after the update, ``spread`` the advantage spread per head."""
+        device = evs.device
         per_epoch = (
             torch.stack(epoch_metrics).mean(dim=0)
             if epoch_metrics
@@ -399,20 +485,36 @@ class PPOAgent(Agent):
         )
         grad_norm = torch.stack(grad_norms).mean() if grad_norms else torch.zeros((), device=device)
         w = valid.to(returns.dtype)
-        return_mean = (returns * w).sum() / w.sum().clamp(min=1.0)
-        values = torch.cat([per_epoch.float(), torch.stack([grad_norm, ev, return_mean]).float()])
+        count = w.sum().clamp(min=1.0)
+        return_mean = (returns * w).sum() / count
+        return_std = ((((returns - return_mean) ** 2) * w).sum() / count).sqrt()
+        tail = torch.stack([grad_norm, *evs.unbind(), return_mean, return_std])
+        values = torch.cat([per_epoch.float(), spread.float(), tail.float()])
         floats = values.tolist()
         metrics = dict(zip(_EPOCH_METRICS, floats, strict=False))
-        metrics["grad_norm"], metrics["explained_variance"], metrics["return_mean"] = floats[-3:]
+        heads = floats[len(_EPOCH_METRICS) : len(_EPOCH_METRICS) + len(HEADS)]
+        metrics.update({f"adv_std_{name}": x for name, x in zip(HEADS, heads, strict=True)})
+        (
+            metrics["grad_norm"],
+            metrics["explained_variance"],
+            metrics["explained_variance_after"],
+            metrics["return_mean"],
+            metrics["return_std"],
+        ) = floats[-5:]
         metrics["early_stopped"] = float(early_stopped)
         return metrics
 
     def _idle_metrics(self) -> dict[str, float]:
         metrics = dict.fromkeys(_EPOCH_METRICS, 0.0)
+        metrics.update({f"adv_std_{name}": 0.0 for name in HEADS})
         metrics.update(
             grad_norm=0.0,
             explained_variance=0.0,
+            explained_variance_after=0.0,
             return_mean=0.0,
+            return_std=0.0,
+            entropy_coef=self.config.entropy_coef_at(self.updates),
+            floor_coef=self.config.entropy_floor_coef * self.config.floor_scale_at(self.updates),
             early_stopped=0.0,
             skipped=1.0,
             nonfinite=0.0,
@@ -432,9 +534,15 @@ class PPOAgent(Agent):
         optimizer = (
             self._optimizer.state_dict() if self._optimizer is not None else self._pending_optimizer
         )
+        critic = (
+            self._critic_optimizer.state_dict()
+            if self._critic_optimizer is not None
+            else self._pending_critic
+        )
         return {
             "schema": STATE_SCHEMA,
             "optimizer": None if optimizer is None else _to_cpu(optimizer),
+            "critic_optimizer": None if critic is None else _to_cpu(critic),
             "reward_normalizer": self.reward_normalizer.state_dict(),
             "value_normalizer": self.value_normalizer.state_dict(),
             "updates": self.updates,
@@ -452,6 +560,12 @@ class PPOAgent(Agent):
         self.updates = int(state["updates"])
         self.train_steps = int(state["train_steps"])
         self.consecutive_skips = int(state["consecutive_skips"])
+        critic = state.get("critic_optimizer")
+        if critic is not None:
+            if self._critic_optimizer is not None:
+                self._critic_optimizer.load_state_dict(critic)
+            else:
+                self._pending_critic = critic
         optimizer = state["optimizer"]
         if optimizer is None:
             return

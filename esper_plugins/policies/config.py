@@ -169,6 +169,9 @@ class LSTMConfig:
     weights: str | None = None
     #: Where the network runs: cpu, cuda, cuda:N or mps.
     device: str = attrs.field(default="cpu", validator=v.matches_re(r"cpu|cuda(:\d+)?|mps"))
+    #: Normalise the observation features by their running mean and variance (the statistics
+    #: live in the network's state dict, updated once per rollout by the agent).
+    normalize_observations: bool = False
     #: Check masks and logits every step (one host sync); off only for speed in training loops.
     validate: bool = True
 

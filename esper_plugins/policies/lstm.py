@@ -112,6 +112,7 @@ class LSTMPolicy(TrainablePolicy):
                 head_hidden=cfg.head_hidden,
                 floors=[floors[name] for name in HEADS],
                 validate=cfg.validate,
+                normalize_observations=cfg.normalize_observations,
             )
         self._network = network.to(self.device).eval()
         if cfg.weights:
@@ -202,6 +203,16 @@ class LSTMPolicy(TrainablePolicy):
 
     def evaluate(self, obs: Observation, masks: ActionMasks, actions: torch.Tensor) -> Evaluation:
         return self.network.evaluate_actions(obs, masks, actions)
+
+    def value_parameters(self) -> list[torch.nn.Parameter]:
+        """The critic MLP (the LSTM trunk is shared with the action heads)."""
+        return list(self.network.critic.parameters())
+
+    def observe_rollout(self, obs: Observation, valid: torch.Tensor) -> None:
+        """Fold the rollout's valid observations into the input normaliser (when on)."""
+        norm = self.network.obs_norm
+        if norm is not None:
+            norm.update(obs.features[valid])
 
     def decide(self, signals: Signals) -> Action:
         decision = self.act([signals], self.hidden)

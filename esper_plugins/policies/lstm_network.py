@@ -38,6 +38,7 @@ from esper.plugin import (
     MaskedCategorical,
     Observation,
     PolicyStep,
+    RunningMeanStd,
     check_heads,
     feature_size,
 )
@@ -134,6 +135,7 @@ class RecurrentActorCritic(nn.Module):
         head_hidden: int = 0,
         floors: Sequence[float] | None = None,
         validate: bool = True,
+        normalize_observations: bool = False,
     ) -> None:
         super().__init__()
         self.space = space
@@ -145,6 +147,8 @@ class RecurrentActorCritic(nn.Module):
         self.floors = tuple(float(f) for f in (floors or [0.0] * len(HEADS)))
         if len(self.floors) != len(HEADS):
             raise ValueError(f"floors needs one value per head ({len(HEADS)})")
+        # Running statistics of the features, in the state dict with the weights they go with.
+        self.obs_norm = RunningMeanStd((self.obs_size,)) if normalize_observations else None
         self.blueprint_embedding = BlueprintEmbedding(space.sizes["blueprint"], blueprint_embed_dim)
         in_dim = self.obs_size + space.num_slots * blueprint_embed_dim
         linear = nn.Linear(in_dim, feature_dim)
@@ -189,6 +193,8 @@ class RecurrentActorCritic(nn.Module):
         self, features: torch.Tensor, blueprints: torch.Tensor, hidden: Hidden
     ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, Hidden]:
         """Logits per head ``[envs, steps, size]``, V(s) ``[envs, steps]`` and the new state."""
+        if self.obs_norm is not None:
+            features = self.obs_norm(features)
         embedded = self.blueprint_embedding(blueprints).flatten(-2)
         x = self.feature_net(torch.cat([features, embedded.to(features.dtype)], dim=-1))
         out, new_hidden = self.lstm(x, hidden)

@@ -27,6 +27,7 @@ from esper_plugins.agents.config import PPOConfig
 from esper_plugins.agents.ppo import (
     PPOAgent,
     PPOError,
+    advantage_spread,
     approx_kl,
     clipped_surrogate,
     explained_variance,
@@ -228,6 +229,8 @@ def test_reported_explained_variance_is_the_pre_update_one(catalog) -> None:
     assert metrics["explained_variance"] == pytest.approx(pre, abs=1e-6)
     assert abs(post - pre) > 0.05  # the critic did move: the two measures differ
     assert metrics["explained_variance"] != pytest.approx(post, abs=1e-3)
+    # ... and the post-update measure is reported apart.
+    assert metrics["explained_variance_after"] == pytest.approx(post, abs=1e-5)
 
 
 # -- learning ------------------------------------------------------------------------------------
@@ -388,6 +391,119 @@ def test_value_coef_warms_up_from_a_tenth(catalog) -> None:
     assert agent.value_coef() == pytest.approx(0.5)
 
 
+def test_entropy_anneal_and_floor_schedule() -> None:
+    config = PPOConfig(
+        entropy_coef=0.05,
+        entropy_coef_final=0.01,
+        entropy_anneal_updates=10,
+        entropy_floor_schedule=100,
+    )
+    assert config.entropy_coef_at(0) == pytest.approx(0.05)
+    assert config.entropy_coef_at(5) == pytest.approx(0.03)
+    assert config.entropy_coef_at(10) == pytest.approx(0.01)
+    assert config.entropy_coef_at(1000) == pytest.approx(0.01)
+    # x1.5 for the first quarter, x1.0 to three quarters, then down to x0.5, and it stays.
+    scales = [config.floor_scale_at(u) for u in (0, 24, 25, 74, 75, 90, 100, 500)]
+    assert scales == pytest.approx([1.5, 1.5, 1.0, 1.0, 1.0, 0.7, 0.5, 0.5])
+    # Off by default: constant.
+    plain = PPOConfig()
+    assert {plain.entropy_coef_at(u) for u in (0, 7, 1000)} == {0.05}
+    assert {plain.floor_scale_at(u) for u in (0, 7, 1000)} == {1.0}
+
+
+def test_an_update_uses_and_reports_the_scheduled_coefficients(catalog) -> None:
+    policy = small_policy(catalog)
+    config = PPOConfig(entropy_anneal_updates=4, entropy_floor_schedule=4, entropy_floor_coef=0.2)
+    agent = PPOAgent(config, policy=policy)
+    first = agent.update(collect(policy, catalog, seed=1))
+    agent.updates = 3
+    later = agent.update(collect(policy, catalog, seed=2))
+    assert first["entropy_coef"] == pytest.approx(0.05)
+    assert later["entropy_coef"] == pytest.approx(0.05 + (0.01 - 0.05) * 3 / 4)
+    assert first["floor_coef"] == pytest.approx(0.3)
+    assert later["floor_coef"] == pytest.approx(0.2)  # three quarters in: x1.0
+    # The entropy loss is the coefficient times the weighted entropies, so it scales with it.
+    ratio = first["entropy_loss"] / later["entropy_loss"]
+    assert ratio == pytest.approx(
+        0.05 / later["entropy_coef"] * _weighted_entropy(first) / _weighted_entropy(later),
+        rel=1e-4,
+    )
+
+
+def _weighted_entropy(metrics: dict[str, float]) -> float:
+    multipliers = PPOConfig().head_multipliers()
+    return sum(multipliers[h] * metrics[f"entropy_{h}"] for h in HEADS)
+
+
+def test_advantage_spread_is_the_std_over_each_heads_relevant_steps() -> None:
+    advantages = torch.tensor([[1.0, 3.0, -2.0], [0.0, 5.0, 5.0]])
+    relevant = torch.zeros(2, 3, 2, dtype=torch.bool)
+    relevant[..., 0] = True  # head 0: every step
+    relevant[0, 0, 1] = relevant[0, 1, 1] = True  # head 1: the steps with 1 and 3
+    spread = advantage_spread(advantages, relevant)
+    assert spread[0].item() == pytest.approx(advantages.std(unbiased=False).item())
+    assert spread[1].item() == pytest.approx(1.0)
+    assert advantage_spread(advantages, torch.zeros_like(relevant)).tolist() == [0.0, 0.0]
+
+
+def test_the_observation_normaliser_learns_after_the_update(catalog) -> None:
+    policy = LSTMPolicy(
+        LSTMConfig(hidden_dim=16, feature_dim=16, normalize_observations=True), catalog=catalog
+    )
+    policy.build(SLOTS)
+    norm = policy.network.obs_norm
+    assert norm is not None
+    assert norm.count.item() == 0
+    buf = collect(policy, catalog, seed=4)
+    agent = PPOAgent(PPOConfig(target_kl=None), policy=policy)
+    metrics = agent.update(buf)
+    assert math.isfinite(metrics["approx_kl"])
+    # Folded in after the update: every valid step of the rollout, exactly.
+    features = buf.observations().features[buf.valid]
+    assert norm.count.item() == features.shape[0]
+    torch.testing.assert_close(norm.mean, features.mean(dim=0), rtol=1e-5, atol=1e-5)
+    # The statistics are in the network's state dict, so a checkpoint carries them.
+    state = policy.network.state_dict()
+    assert {"obs_norm.mean", "obs_norm.var", "obs_norm.count"} <= set(state)
+    twin = LSTMPolicy(
+        LSTMConfig(hidden_dim=16, feature_dim=16, normalize_observations=True), catalog=catalog
+    )
+    twin.load_state_dict(policy.state_dict())
+    torch.testing.assert_close(twin.network.obs_norm.mean, norm.mean)  # type: ignore[union-attr]
+    # Off by default: no statistics, and a plain policy ignores observe_rollout.
+    plain = small_policy(catalog)
+    assert plain.network.obs_norm is None
+    plain.observe_rollout(buf.observations(), buf.valid)
+
+
+def test_the_critic_phase_steps_only_the_critic_and_fits_it(catalog) -> None:
+    policy = small_policy(catalog)
+    # Returns that the epoch (in the observation) predicts: one unit of reward per step.
+    buf = collect(policy, catalog, seed=5, reward=lambda row: 1.0)
+    base = {"target_kl": None, "value_coef_warmup": 0}
+    start = weights(policy)
+    without = PPOAgent(PPOConfig(**base), policy=policy).update(buf)
+    plain = weights(policy)
+    policy.network.load_state_dict(start)
+    agent = PPOAgent(PPOConfig(**base, critic_epochs=200, critic_lr=3e-3), policy=policy)
+    with_phase = agent.update(buf)
+    # The policy's epochs are the same in both runs; the phase then moved the critic alone.
+    after = weights(policy)
+    critic = {f"critic.{k}" for k in policy.network.critic.state_dict()}
+    moved = {k for k in plain if not torch.equal(plain[k], after[k])}
+    assert moved
+    assert moved <= critic
+    assert with_phase["explained_variance_after"] > without["explained_variance_after"] + 0.5
+    # Its optimizer's state is in the agent's checkpoint, and comes back.
+    state = agent.state_dict()
+    assert state["critic_optimizer"] is not None
+    twin = PPOAgent(PPOConfig(**base, critic_epochs=200), policy=policy)
+    twin.load_state_dict(state)
+    restored = twin.critic_optimizer()
+    assert restored is not None
+    assert len(restored.state_dict()["state"]) == len(list(policy.network.critic.parameters()))
+
+
 def test_metrics_names_and_empty_buffer(catalog) -> None:
     policy = small_policy(catalog)
     agent = PPOAgent(policy=policy)
@@ -407,7 +523,12 @@ def test_metrics_names_and_empty_buffer(catalog) -> None:
         "entropy_loss",
         "early_stopped",
         "skipped",
+        "explained_variance_after",
+        "return_std",
+        "entropy_coef",
+        "floor_coef",
         *(f"entropy_{h}" for h in HEADS),
+        *(f"adv_std_{h}" for h in HEADS),
     }
     assert required <= set(metrics)
     assert all(isinstance(v, float) for v in metrics.values())

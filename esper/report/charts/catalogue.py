@@ -18,11 +18,13 @@ from esper.report.charts.evaluation import differences_chart, flops_chart, seed_
 from esper.report.charts.seed_timeline import seed_timeline_chart
 from esper.report.charts.updates import (
     action_mix_chart,
+    advantage_spread_chart,
     entropy_chart,
     explained_variance_chart,
     kl_chart,
     reward_chart,
     train_accuracy_chart,
+    value_scale_chart,
 )
 from esper.report.eval_records import EvalData
 from esper.report.records import RunData
@@ -73,6 +75,13 @@ def _train_charts(run: RunData) -> list[ChartSpec]:
             figure=action_mix_chart(run),
             empty="no action counts (summary.json is missing or has no history)",
         ),
+        *_agent_charts(run),
+    ]
+
+
+def _agent_charts(run: RunData) -> list[ChartSpec]:
+    """What the agent reported per update: why the controller learns, or does not."""
+    return [
         ChartSpec(
             slug="entropy",
             title="Policy entropy per head",
@@ -92,12 +101,30 @@ def _train_charts(run: RunData) -> list[ChartSpec]:
         ),
         ChartSpec(
             slug="explained-variance",
-            title="Explained variance (pre-update)",
-            caption="How much of the variance of the returns the value head explained, "
-            "measured with the values recorded in the rollout, before the update "
-            "(1 is perfect, 0 is no better than the mean).",
+            title="Explained variance",
+            caption="How much of the variance of the returns the value head explained "
+            "(1 is perfect, 0 is no better than the mean): before the update, with the "
+            "values recorded in the rollout, and after it, asked of the critic the update "
+            "trained (explained_variance, explained_variance_after).",
             figure=explained_variance_chart(run),
             empty="the agent reported no explained_variance metric",
+        ),
+        ChartSpec(
+            slug="value-scale",
+            title="Value-target scale",
+            caption="Standard deviation of the raw returns the critic learns from "
+            "(return_std), and the value normaliser's scale (value_scale).",
+            figure=value_scale_chart(run),
+            empty="the agent reported no return_std metric",
+        ),
+        ChartSpec(
+            slug="advantage-spread",
+            title="Advantage spread per head",
+            caption="Standard deviation of the raw advantages over the steps where each "
+            "head mattered (adv_std_<head>): a head with no spread gets no signal, whatever "
+            "its entropy.",
+            figure=advantage_spread_chart(run),
+            empty="the agent reported no adv_std_<head> metrics",
         ),
     ]
 

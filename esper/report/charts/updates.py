@@ -68,48 +68,97 @@ def kl_chart(run: RunData) -> Figure | None:
 
 
 def explained_variance_chart(run: RunData) -> Figure | None:
-    """Explained variance of the value head, measured before each update."""
-    fig = _update_line(
-        run, _metric(run, "explained_variance"), "explained variance (pre-update)", "#17becf"
-    )
-    if fig is not None:
-        fig.axes[0].axhline(0.0, color="black", lw=0.8, alpha=0.6)
+    """Explained variance of the value head before each update (the values the rollout was
+    collected with) and, where the agent reports it, after (the critic the update trained)."""
+    before = [(u.update + 1, u.metrics.get("explained_variance")) for u in run.updates]
+    after = [(u.update + 1, u.metrics.get("explained_variance_after")) for u in run.updates]
+    lines = [
+        (label, [(x, y) for x, y in points if y is not None], color, style)
+        for label, points, color, style in (
+            ("before the update", before, "#17becf", "-"),
+            ("after the update", after, "#1f77b4", "--"),
+        )
+    ]
+    lines = [line for line in lines if line[1]]
+    if not lines:
+        return None
+    fig, ax = new_figure(3.0)
+    for label, points, color, style in lines:
+        xs, ys = zip(*points, strict=True)
+        marker = "o" if len(xs) <= 40 else None
+        ax.plot(xs, ys, color=color, ls=style, lw=1.8, marker=marker, markersize=3, label=label)
+    ax.axhline(0.0, color="black", lw=0.8, alpha=0.6)
+    integer_x(ax, "update")
+    ax.set_ylabel("explained variance")
+    if len(lines) > 1:
+        ax.legend(fontsize=8)
     return fig
 
 
-def entropy_chart(run: RunData) -> Figure | None:
-    """Normalised entropy of every action head per update (``entropy_<head>`` metrics), one
-    small panel per head so that heads with equal values do not hide each other."""
-    heads: list[str] = []
+def value_scale_chart(run: RunData) -> Figure | None:
+    """The scale of the critic's targets: the raw returns' std and the value normaliser's."""
+    fig = _update_line(run, _metric(run, "return_std"), "std", "#ff7f0e")
+    if fig is None:
+        return None
+    ax = fig.axes[0]
+    ax.lines[0].set_label("raw returns")
+    xs = [u.update + 1 for u in run.updates if "value_scale" in u.metrics]
+    ys = [u.metrics["value_scale"] for u in run.updates if "value_scale" in u.metrics]
+    if xs:
+        ax.plot(xs, ys, color="#7f7f7f", ls="--", lw=1.5, label="value normaliser")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _head_keys(run: RunData, prefix: str, skip: frozenset[str] = frozenset()) -> list[str]:
+    keys: list[str] = []
     for u in run.updates:
         for key in u.metrics:
-            if key.startswith("entropy_") and key not in _NOT_HEADS and key not in heads:
-                heads.append(key)
-    if not heads:
-        return None
-    cols = min(4, len(heads))
-    rows = math.ceil(len(heads) / cols)
+            if key.startswith(prefix) and key not in skip and key not in keys:
+                keys.append(key)
+    return keys
+
+
+def _head_panels(run: RunData, keys: list[str], prefix: str, ylabel: str) -> Figure:
+    """One small panel per action head, so that heads with equal values do not hide each other."""
+    cols = min(4, len(keys))
+    rows = math.ceil(len(keys) / cols)
     fig = Figure(figsize=(WIDTH, 0.6 + 1.7 * rows), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
     for i, ax in enumerate(axes.flat):
-        if i >= len(heads):
+        if i >= len(keys):
             ax.set_visible(False)
             continue
-        key = heads[i]
+        key = keys[i]
         xs = [u.update + 1 for u in run.updates if key in u.metrics]
         ys = [u.metrics[key] for u in run.updates if key in u.metrics]
         ax.plot(xs, ys, lw=1.5, color="#1f77b4", marker="o" if len(xs) <= 40 else None, ms=2.5)
-        ax.set_title(plain(key.removeprefix("entropy_"), 24), fontsize=9)
+        ax.set_title(plain(key.removeprefix(prefix), 24), fontsize=9)
         ax.grid(True, alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
         ax.tick_params(labelsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
-    top = max((max(u.metrics.get(k, 0.0) for k in heads) for u in run.updates), default=1.0)
-    axes[0, 0].set_ylim(-0.05, max(1.05, top * 1.05))
     fig.supxlabel("update", fontsize=10)
-    fig.supylabel("normalised entropy", fontsize=10)
+    fig.supylabel(ylabel, fontsize=10)
     return fig
+
+
+def entropy_chart(run: RunData) -> Figure | None:
+    """Normalised entropy of every action head per update (``entropy_<head>`` metrics)."""
+    heads = _head_keys(run, "entropy_", _NOT_HEADS)
+    if not heads:
+        return None
+    fig = _head_panels(run, heads, "entropy_", "normalised entropy")
+    top = max((max(u.metrics.get(k, 0.0) for k in heads) for u in run.updates), default=1.0)
+    fig.axes[0].set_ylim(-0.05, max(1.05, top * 1.05))
+    return fig
+
+
+def advantage_spread_chart(run: RunData) -> Figure | None:
+    """Each head's advantage spread per update (``adv_std_<head>``): the signal it learns from."""
+    heads = _head_keys(run, "adv_std_")
+    return _head_panels(run, heads, "adv_std_", "advantage std (raw)") if heads else None
 
 
 def _ops(run: RunData) -> list[str]:

@@ -115,7 +115,8 @@ def test_report_of_two_runs_has_every_chart_as_png_and_svg(both_report: Path) ->
     files = sorted(p.name for p in (both_report / "charts").iterdir())
     stems = sorted({Path(f).stem for f in files})
     # esper run: accuracy, loss, seed timeline (min_epoch=1 germinates), parameters;
-    # esper train: reward, accuracy, action mix, entropy, KL, explained variance; comparison.
+    # esper train: reward, accuracy, action mix, entropy, KL, explained variance, value
+    # scale, advantage spread; comparison.
     assert stems == [
         "compare-accuracy",
         "run1-accuracy",
@@ -124,10 +125,12 @@ def test_report_of_two_runs_has_every_chart_as_png_and_svg(both_report: Path) ->
         "run1-seeds",
         "run2-accuracy",
         "run2-actions",
+        "run2-advantage-spread",
         "run2-entropy",
         "run2-explained-variance",
         "run2-kl",
         "run2-reward",
+        "run2-value-scale",
     ]
     assert files == sorted(f"{s}.{ext}" for s in stems for ext in ("png", "svg"))
     for name in files:
@@ -166,7 +169,20 @@ def test_report_sections_and_tables(both_report: Path, growth_run: Path, train_r
         f'<th>training FLOPs</th><td class="num">{growth["static"]["flops"]["train"]:.3e}' in page
     )
     assert f"{train['updates']}" in page
-    assert "Explained variance (pre-update)" in page
+    assert "Explained variance</h3>" in page or ">Explained variance<" in page
+    # The diagnostics: the critic before and after the last update, the KL stop, the
+    # curriculum (two updates: a cheap one, then a full one).
+    last_metrics = train["history"][-1]["metrics"]
+    ev = f"{last_metrics['explained_variance']:+.3f} / {last_metrics['explained_variance_after']:+.3f}"
+    assert f"<th>explained variance, last update: before / after</th><td>{ev}</td>" in page
+    assert "<th>updates stopped early by the KL check (%)</th>" in page
+    assert "<th>cheap updates</th>" in page
+    assert train["cheap_updates"] == 1
+    cheap, full = train["decisions_per_hour"]["cheap"], train["decisions_per_hour"]["full"]
+    assert (
+        f"<th>decisions per hour: cheap / full episodes</th><td>{cheap:,.0f} / {full:,.0f}</td>"
+        in page
+    )
     # The comparison table has the final accuracy of each arm and of the training run.
     compare = page.split('<section id="compare">')[1].split("</section>")[0]
     assert f"{growth['static']['val_accuracy']:.2f}" in compare

@@ -77,16 +77,21 @@ def test_same_seed_gives_identical_policy_weights(registries: Registries, tmp_pa
     assert any(not torch.equal(a[k], c[k]) for k in a)
 
 
+@pytest.mark.parametrize("share", ["0", "1"])
 def test_resume_from_a_policy_checkpoint_reaches_the_same_weights(
-    registries: Registries, tmp_path: Path
+    registries: Registries, tmp_path: Path, share: str
 ) -> None:
-    full = weights(train(registries, small_config(registries, tmp_path / "full")))
+    # The curriculum is a share of the run's updates, so a run stopped early by a smaller
+    # budget would play other cheap updates; with every update full, or every one cheap,
+    # the runs are the same.
+    flat = f"train.cheap_share={share}"
+    full = weights(train(registries, small_config(registries, tmp_path / "full", flat)))
     # Stop after the first update (as if killed), then resume with the full episode budget.
-    first = train(registries, small_config(registries, tmp_path / "part", "train.episodes=2"))
+    first = train(registries, small_config(registries, tmp_path / "part", flat, "train.episodes=2"))
     run_dir = first.session.run_dir
     resumed = train(
         registries,
-        small_config(registries, tmp_path / "part", "train.episodes=4"),
+        small_config(registries, tmp_path / "part", flat, "train.episodes=4"),
         resume=run_dir,
     )
     assert resumed.update == 2

@@ -15,7 +15,8 @@ from esper.contracts.signals import SlotView
 from esper.engine.environment import Environment
 from esper.engine.epoch import read_evaluation
 from esper.lifecycle import Stage
-from esper.recipes.train import TrainingAnomaly, anomalies
+from esper.recipes.train import TrainingAnomaly
+from esper.recipes.train_record import anomalies
 from esper.registry import Registries
 
 from support.envs import tiny_env

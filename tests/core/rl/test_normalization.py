@@ -42,11 +42,14 @@ def test_running_mean_std_converges_to_zero_mean_unit_variance(loc, scale, chunk
     for part in data.chunk(chunks):
         rms.update(part)
     out = rms.normalize(data)
-    assert out.mean(dim=0).abs().max().item() < 1e-6
+    # The statistics are float32 buffers: exact to float32's precision.
+    assert out.mean(dim=0).abs().max().item() < 1e-4
     assert (out.std(dim=0, unbiased=False) - 1).abs().max().item() < 1e-3
-    # Chunked updates give the exact statistics of all samples.
-    torch.testing.assert_close(rms.mean, data.mean(dim=0))
-    torch.testing.assert_close(rms.var, data.var(dim=0, unbiased=False))
+    # Chunked updates give the statistics of all samples.
+    torch.testing.assert_close(rms.mean.double(), data.mean(dim=0), rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(
+        rms.var.double(), data.var(dim=0, unbiased=False), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_running_mean_std_clips_and_is_finite_on_constant_input() -> None:
@@ -60,8 +63,14 @@ def test_running_mean_std_clips_and_is_finite_on_constant_input() -> None:
     restored = RunningMeanStd((2,))
     restored.load_state_dict(roundtrip(rms.state_dict()))
     assert torch.equal(restored.normalize(probe), rms.normalize(probe))
-    assert restored.count == 100
+    assert restored.count.item() == 100
     torch.testing.assert_close(restored.mean, rms.mean)
+
+
+def test_running_mean_std_is_the_identity_until_fed() -> None:
+    # The network normalises its input before any statistics exist (the first rollout).
+    x = torch.randn(4, 3)
+    torch.testing.assert_close(RunningMeanStd((3,))(x), x / math.sqrt(1 + 1e-4))
 
 
 # -- RewardNormalizer --------------------------------------------------------------------------
