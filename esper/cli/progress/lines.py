@@ -34,8 +34,9 @@ def run_line(arm: str, result: Any, env: Any) -> str:
 def update_line(record: dict[str, Any]) -> str:
     """The line of one update of ``esper train`` (its record as the training run reports it)."""
     m = record["metrics"]
+    kind = "cheap episodes" if record.get("cheap") else "episodes"
     return (
-        f"update {record['update'] + 1}: {record['episodes']} episodes  "
+        f"update {record['update'] + 1}: {record['episodes']} {kind}  "
         f"reward {record['mean_reward']:+8.3f}  acc {record['mean_accuracy']:6.2f}%  "
         f"fossilized {record['fossilized']}  rollbacks {record['rollbacks']}  "
         f"kl {m.get('approx_kl', float('nan')):.4f}  "

@@ -106,6 +106,12 @@ def test_train_lines_one_per_update_and_none_per_epoch(capsys: pytest.CaptureFix
     ]
 
 
+def test_a_cheap_update_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    with TrainProgress(False, updates=2, done_updates=0, envs=2, epochs=3) as progress:
+        progress.update({**_record(0), "cheap": True})
+    assert capsys.readouterr().err.startswith("update 1: 2 cheap episodes  reward")
+
+
 def test_slot_states_are_taken_after_the_action() -> None:
     germinate = Action(op=Op.GERMINATE, slot="r1", blueprint="cnn:norm")
     states = slot_states(
