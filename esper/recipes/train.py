@@ -186,7 +186,8 @@ class TrainingRun:
     @property
     def cheap_updates(self) -> int:
         """The first updates, this many, play cheap episodes (`train.cheap_share`)."""
-        return math.floor(self.config.train.cheap_share * self.updates)
+        # The epsilon keeps a share such as 0.29 of 100 updates at 29, not float's 28.99...
+        return math.floor(self.config.train.cheap_share * self.updates + 1e-9)
 
     def seeds(self, update: int) -> list[int]:
         envs = self.config.train.envs
