@@ -128,8 +128,12 @@ def results(run_dir: Path) -> dict[str, Any]:
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     summary.pop("run_id", None)
     summary.pop("wall_time_s", None)
+    # Rates per hour of wall time (esper train's curriculum).
+    summary.pop("decisions_per_hour", None)
     for record in summary.get("history", []):
         record.pop("wall_time_s", None)
+    if isinstance(summary.get("imitation"), dict):
+        summary["imitation"].pop("wall_time_s", None)
     return dict(summary)
 
 

@@ -62,9 +62,10 @@ def test_same_seed_gives_the_vectorized_runners_policy_bit_for_bit(
 def test_a_nan_is_the_environments_governors_business_not_the_clusters(
     registries: Registries, tmp_path: Path
 ) -> None:
-    # A learning rate of 1e6 blows every host up within three epochs: the governor in each
-    # actor rolls its host back and ends the episode as a true terminal, as in-process.
-    vectorized, ray_run = _pair(registries, tmp_path, "task.host_lr=1e6")
+    # A learning rate of 1e6 blows every host up within three full epochs (cheap ones, with
+    # a batch each, may not): the governor in each actor rolls its host back and ends the
+    # episode as a true terminal, as in-process.
+    vectorized, ray_run = _pair(registries, tmp_path, "task.host_lr=1e6", "train.cheap_share=0")
     events = events_of(ray_run)
     rollbacks = [e for e in events if e["type"] == "governor.rollback"]
     assert len(rollbacks) >= 4  # one per episode, relayed from the actors
