@@ -51,6 +51,8 @@ MYPY = "mypy==2.4.1"
 IMPORT_LINTER = "import-linter==2.17"
 #: What the ray runner's types need (its package is type-checked from source, not installed).
 RAY = "ray>=2.60.0"
+#: What the tracker sinks' types need (type-checked from source too).
+TRACKERS = ("wandb>=0.31", "mlflow-skinny>=3.18")
 
 TEMPLATE = "contrib/esper-plugin-template"
 BROKEN_PLUGIN = "tests/fixtures/broken-plugin"
@@ -58,7 +60,11 @@ MLP_FIXTURE = "tests/fixtures/mlp-plugin"
 E2E_CHECKS = "tests/e2e/check_plugin_install.py"
 CLI_CHECKS = "tests/e2e/check_cli_install.py"
 #: Sink distributions in contrib/ whose tests `contrib_sinks` runs.
-CONTRIB_SINKS = ["contrib/esper-sink-tensorboard"]
+CONTRIB_SINKS = [
+    "contrib/esper-sink-tensorboard",
+    "contrib/esper-sink-wandb",
+    "contrib/esper-sink-mlflow",
+]
 #: Runner distributions in contrib/ whose tests `contrib_runners` runs.
 CONTRIB_RUNNERS = ["contrib/esper-runner-ray"]
 #: The benchmarks and the `esper bench` command (`contrib_bench`, `bench`).
@@ -105,7 +111,7 @@ def tests(session: nox.Session, torch: str) -> None:
     """The type check and the test suite against one torch version (tests not marked slow)."""
     install_torch(session, torch)
     # The extras too: esper.testing imports pytest.
-    session.install("-e", ".[test]", MYPY, RAY)
+    session.install("-e", ".[test]", MYPY, RAY, *TRACKERS)
     session.run("python", "-c", "import torch; print('torch', torch.__version__)")
     typecheck_all(session)
     session.run("pytest", *(session.posargs or ["-m", "not slow"]))
@@ -115,7 +121,7 @@ def tests(session: nox.Session, torch: str) -> None:
 def typecheck(session: nox.Session) -> None:
     """The type check alone, on the CPU torch (every `tests` session runs it as well)."""
     install_torch(session, TORCH_CPU)
-    session.install("-e", ".[test]", MYPY, RAY)
+    session.install("-e", ".[test]", MYPY, RAY, *TRACKERS)
     typecheck_all(session)
 
 
@@ -169,8 +175,10 @@ def contrib_sinks(session: nox.Session) -> None:
     """Install esper and each sink distribution in contrib/ with pip, then run its tests.
 
     A fresh venv each time, with esper installed as users get it (not editable): the tests
-    must see the sink through its installed entry point. The tensorboard sink pulls
-    ``tensorboard`` (and grpcio, protobuf) from the package index.
+    must see the sink through its installed entry point. The sinks share the venv, so their
+    dependencies must agree (protobuf: tensorboard, wandb and mlflow-skinny all need it). From
+    the package index: ``tensorboard`` (with grpcio), ``wandb`` (which runs offline in its
+    tests) and ``mlflow-skinny`` with SQLAlchemy and alembic (its tests use a SQLite store).
     """
     install_torch(session, TORCH_CPU)
     session.install(".")

@@ -26,13 +26,16 @@ from support.paths import ROOT
 PLUGIN_SOURCES = [
     ROOT / "contrib" / "esper-plugin-template" / "src",
     ROOT / "contrib" / "esper-sink-tensorboard" / "src",
+    ROOT / "contrib" / "esper-sink-wandb" / "src",
+    ROOT / "contrib" / "esper-sink-mlflow" / "src",
     ROOT / "contrib" / "esper-runner-ray" / "src",
     ROOT / "tests" / "fixtures" / "mlp-plugin" / "src",
 ]
 #: Prefixes of the built-in plugins' import package and component ids.
 BUILTIN_NAMES = ("esper_plugins", "esper.blueprints.", "esper.tasks.", "esper.policies.",
                  "esper.governors.", "esper.agents.", "esper.rewards", "esper.runners",
-                 "esper.telemetry.jsonl", "esper.telemetry.console")  # fmt: skip
+                 "esper.telemetry.jsonl", "esper.telemetry.console",
+                 "esper.presets")  # fmt: skip
 
 
 def _strings(tree: ast.AST) -> list[ast.Constant]:

@@ -22,15 +22,19 @@ def config() -> None:
 )
 @click.pass_context
 def show(
-    ctx: click.Context, config_files: tuple[str, ...], overrides: tuple[str, ...], fmt: str
+    ctx: click.Context,
+    preset: str | None,
+    config_files: tuple[str, ...],
+    overrides: tuple[str, ...],
+    fmt: str,
 ) -> None:
-    """Print the configuration a run would use, after files, overrides and defaults."""
+    """Print the configuration a run would use, after preset, files, overrides and defaults."""
     import tomli_w
 
     from esper.config import resolve, unstructure
     from esper.registry import Registries
 
-    resolved = resolve(Registries(get_manager(ctx)), config_files, overrides)
+    resolved = resolve(Registries(get_manager(ctx)), config_files, overrides, preset=preset)
     data = unstructure(resolved)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))

@@ -124,6 +124,7 @@ def print_tables(doc: dict[str, Any]) -> None:
 @click.pass_context
 def eval_(
     ctx: click.Context,
+    preset: str | None,
     config_files: tuple[str, ...],
     overrides: tuple[str, ...],
     task: str | None,
@@ -146,7 +147,7 @@ def eval_(
     same command run again (or with more seeds) continues where it stopped.
     """
     from esper.config.defaults import add_topology_task
-    from esper.config.loading import load_raw
+    from esper.config.loading import load_preset, load_raw
     from esper.evaluation.recipe import Choices, plan_evaluation
     from esper.evaluation.runner import PluginOptions
     from esper.registry import Registries
@@ -159,7 +160,7 @@ def eval_(
             extra.append(f"{key}={toml_string(value)}")
     if epochs is not None:
         extra.append(f"run.epochs={epochs}")
-    raw = load_raw(config_files, extra)
+    raw = load_raw(config_files, extra, base=load_preset(registries, preset, command="eval"))
     add_topology_task(raw, registries, explicit_topologies(manager))
     root = ctx.find_root().params
     choices = Choices(

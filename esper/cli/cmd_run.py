@@ -118,6 +118,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @click.pass_context
 def run(
     ctx: click.Context,
+    preset: str | None,
     config_files: tuple[str, ...],
     overrides: tuple[str, ...],
     task: str | None,
@@ -134,7 +135,7 @@ def run(
 ) -> None:
     """Grow a network on a task with a controller, next to the same host kept static."""
     from esper.config.defaults import add_topology_task
-    from esper.config.loading import load_raw, structure
+    from esper.config.loading import config_source, load_preset, load_raw, structure
     from esper.registry import Registries
 
     manager = get_manager(ctx)
@@ -143,13 +144,14 @@ def run(
         config_files,
         _overrides(overrides, task, policy, epochs, device, seed, out, static, budget_flops)
         + compile_overrides(compile_),
+        base=load_preset(registries, preset, command="run"),
     )
     add_topology_task(raw, registries, explicit_topologies(manager))
     if policy_checkpoint is not None:
         from esper.recipes.policy_checkpoint import use_policy_checkpoint
 
         use_policy_checkpoint(raw, policy_checkpoint)
-    config = structure(raw, registries, source=", ".join(config_files) or None)
+    config = structure(raw, registries, source=config_source(config_files, preset))
     execute_growth(manager, registries, config, resume_dir=None, quiet=quiet)
 
 

@@ -110,7 +110,7 @@ def train(
         config = _resumed_config(resume_dir, registries)
     else:
         raw_overrides = _overrides(overrides, options) + compile_overrides(compile_)
-        config = _new_config(manager, registries, config_files, raw_overrides)
+        config = _new_config(manager, registries, options["preset"], config_files, raw_overrides)
     session = RunSession(
         manager,
         config,
@@ -177,13 +177,18 @@ def _resumed_config(resume_dir: Path, registries: Registries) -> EsperConfig:
 
 
 def _new_config(
-    manager: Any, registries: Registries, config_files: tuple[str, ...], overrides: list[str]
+    manager: Any,
+    registries: Registries,
+    preset: str | None,
+    config_files: tuple[str, ...],
+    overrides: list[str],
 ) -> EsperConfig:
-    """The config of a new training run: the files and overrides, over esper train's defaults."""
+    """The config of a new training run: the preset, files and overrides, over esper train's
+    defaults."""
     from esper.config.defaults import add_topology_task, add_train_defaults
-    from esper.config.loading import load_raw, structure
+    from esper.config.loading import config_source, load_preset, load_raw, structure
 
-    raw = load_raw(config_files, overrides)
+    raw = load_raw(config_files, overrides, base=load_preset(registries, preset, command="train"))
     add_topology_task(raw, registries, explicit_topologies(manager))
     add_train_defaults(raw, registries)
-    return structure(raw, registries, source=", ".join(config_files) or None)
+    return structure(raw, registries, source=config_source(config_files, preset))

@@ -22,11 +22,13 @@ CORE_COMMANDS: dict[str, str] = {
     "config": "esper.cli.cmd_config:config",
     "eval": "esper.cli.cmd_eval:eval_",
     "plugins": "esper.cli.cmd_plugins:plugins",
+    "presets": "esper.cli.cmd_presets:presets",
     "report": "esper.cli.cmd_report:report",
     "resume": "esper.cli.cmd_resume:resume",
     "runs": "esper.cli.cmd_runs:runs",
     "run": "esper.cli.cmd_run:run",
     "train": "esper.cli.cmd_train:train",
+    "watch": "esper.cli.cmd_watch:watch",
 }
 
 _MANAGER_KEY = "esper.registry.manager"
@@ -202,7 +204,7 @@ def cli(ctx: click.Context, /, **_options: Any) -> None:
     """esper grows neural networks while they train.
 
     Plugins provide blueprints, hosts, tasks, policies, rewards, agents, governors, runners,
-    telemetry sinks and commands; `esper plugins list` shows what is installed.
+    telemetry sinks, commands and presets; `esper plugins list` shows what is installed.
     """
     # Load plugins now (listing them already did for --help), so that a broken
     # explicit plugin fails before any command does work.

@@ -12,7 +12,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def config_options(func: F) -> F:
-    """``--config FILE`` (repeatable, later files win) and ``--set KEY=VALUE`` (repeatable)."""
+    """``--preset NAME``, ``--config FILE`` (repeatable, later files win) and ``--set KEY=VALUE``
+    (repeatable), layered in that order."""
     func = click.option(
         "--set",
         "overrides",
@@ -27,6 +28,13 @@ def config_options(func: F) -> F:
         type=click.Path(dir_okay=False, path_type=str),
         metavar="FILE",
         help="TOML config file. Repeatable; later files override earlier ones.",
+    )(func)
+    func = click.option(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help="Start from a named configuration (`esper presets list`); --config and --set "
+        "apply over it.",
     )(func)
     return func
 

@@ -1,4 +1,5 @@
-"""The raw config: TOML files merged into one dict (later files win), then ``--set`` overrides.
+"""The raw config: a preset's dict, TOML files merged over it (later files win), then
+``--set`` overrides.
 
 An override's value is read as a TOML literal (``3``, ``1e-3``, ``true``, ``["a", "b"]``) and
 falls back to a plain string. Nothing here knows the schema; `esper.config.structuring` checks
@@ -77,9 +78,15 @@ def merge(base: dict[str, Any], other: Mapping[str, Any]) -> dict[str, Any]:
     return base
 
 
-def load_raw(files: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """The files merged in order, then the overrides applied in order."""
-    raw: dict[str, Any] = {}
+def load_raw(
+    files: Sequence[str | Path] = (),
+    overrides: Sequence[str] = (),
+    *,
+    base: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``base`` (a preset's raw config; copied, never changed), then the files merged over it
+    in order, then the overrides applied in order."""
+    raw: dict[str, Any] = merge({}, base) if base is not None else {}
     for file in files:
         merge(raw, load_toml(file))
     for assignment in overrides:

@@ -12,7 +12,8 @@ An evaluation directory (``evals/<name>/``) holds:
 
 Its default name is the task and a digest of the base configuration, and controllers and seeds
 are not part of it: the same command run again, or run with more seeds or another controller,
-continues in the same directory and reuses every cell it already holds.
+continues in the same directory and reuses every cell it already holds. The telemetry sinks
+that ``[telemetry]`` selects receive the tables as ``eval.summary`` (`esper.evaluation.publish`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from typing import Any
 import attrs
 
 from esper.config.loading import structure, unstructure
+from esper.config.schema import Component
 from esper.errors import EsperError
+from esper.evaluation.events import summary_event
 from esper.evaluation.markdown import render_markdown
 from esper.evaluation.plan import (
     STATIC,
@@ -36,6 +39,7 @@ from esper.evaluation.plan import (
     parse_controllers,
     seed_list,
 )
+from esper.evaluation.publish import EvalTelemetry, selected_sinks
 from esper.evaluation.runner import EvalRunner, PluginOptions, Progress
 from esper.evaluation.summary import summarize
 from esper.registry import Registries
@@ -116,6 +120,7 @@ def plan_evaluation(
         plugins=plugins,
         workers=workers,
         threads=max(1, cores // workers),
+        sinks=selected_sinks(raw, registries),
     )
 
 
@@ -134,6 +139,8 @@ class Evaluation:
     plugins: PluginOptions
     workers: int
     threads: int
+    #: The telemetry sinks of ``[telemetry]`` (none without it: `esper.evaluation.publish`).
+    sinks: dict[str, Component] = attrs.field(factory=dict)
 
     @property
     def cells(self) -> int:
@@ -153,9 +160,16 @@ class Evaluation:
                 )
 
     def run(self, progress: Progress | None = None) -> dict[str, Any]:
-        """Run or reuse every cell, then write ``eval.json``; returns its content."""
+        """Run or reuse every cell, then write ``eval.json`` and emit ``eval.summary``;
+        returns the content of ``eval.json``."""
         self.check()
         self.eval_dir.mkdir(parents=True, exist_ok=True)
+        with EvalTelemetry(self.sinks, self.registries, self.eval_dir, config=self.base) as bus:
+            document = self._evaluate(progress)
+            bus.emit(summary_event(document))
+        return document
+
+    def _evaluate(self, progress: Progress | None) -> dict[str, Any]:
         plan = {
             "task": self.task,
             "controllers": [attrs.asdict(c) for c in self.controllers],

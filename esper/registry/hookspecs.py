@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         GovernorSpec,
         HostSpec,
         PolicySpec,
+        PresetSpec,
         RewardSpec,
         RunnerSpec,
         SinkSpec,
@@ -114,6 +115,17 @@ def esper_commands() -> Iterable[CommandSpec]:
     Yield `esper.plugin.CommandSpec` records whose factory is (or lazily names) a
     ``click.Command``. The command is imported only when it is invoked or its help is shown;
     if that import fails the command is listed as broken and the rest of the CLI still works.
+    """
+    return ()
+
+
+@hookspec
+def esper_presets() -> Iterable[PresetSpec]:
+    """Register presets: named configurations (``esper presets list``, ``--preset NAME``).
+
+    Yield `esper.plugin.PresetSpec` records whose factory takes no arguments and returns the
+    raw config as a plain dict (what a TOML config file parses to). It is called only when the
+    preset is used, so read files there, not in this hook.
     """
     return ()
 

@@ -235,6 +235,30 @@ class CommandSpec(Spec):
     label: ClassVar[str] = "command"
 
 
+#: The commands a preset may be meant for.
+PRESET_COMMANDS = ("run", "train", "eval")
+
+
+@attrs.frozen(kw_only=True)
+class PresetSpec(Spec):
+    """A named configuration: the raw config a command starts from (``--preset NAME``).
+
+    The factory takes no arguments and returns the preset's raw config as a plain dict, the
+    shape a TOML config file parses to; it is called only when the preset is used, and
+    ``--config`` files and ``--set`` overrides are merged over what it returns. ``command`` is
+    the command the preset is meant for (one of `PRESET_COMMANDS`). ``path``, when given, is
+    the TOML file the preset is read from: ``esper presets show`` prints it as shipped,
+    comments included.
+    """
+
+    kind: ClassVar[str] = "presets"
+    label: ClassVar[str] = "preset"
+    command: str = attrs.field(default="run", validator=attrs.validators.in_(PRESET_COMMANDS))
+    path: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
+
+
 SPEC_TYPES: tuple[type[Spec], ...] = (
     BlueprintSpec,
     HostSpec,
@@ -246,6 +270,7 @@ SPEC_TYPES: tuple[type[Spec], ...] = (
     RunnerSpec,
     SinkSpec,
     CommandSpec,
+    PresetSpec,
 )
 SPEC_BY_KIND: dict[str, type[Spec]] = {t.kind: t for t in SPEC_TYPES}
 KIND_LABELS: dict[str, str] = {t.kind: t.label for t in SPEC_TYPES}

@@ -97,8 +97,17 @@ def scan(directory: str | Path, *, now: float | None = None) -> list[RunInfo]:
     return runs
 
 
+#: What marks an evaluation directory of ``esper eval``: it may hold ``events.jsonl`` (when its
+#: config selects the jsonl sink) but is not a run.
+_EVAL_PLAN = "plan.json"
+
+
 def _is_run_dir(path: Path) -> bool:
-    return path.is_dir() and any((path / name).exists() for name in layout.RUN_FILES)
+    return (
+        path.is_dir()
+        and any((path / name).exists() for name in layout.RUN_FILES)
+        and not (path / _EVAL_PLAN).is_file()
+    )
 
 
 def read_run(run_dir: Path, *, now: float | None = None) -> RunInfo:

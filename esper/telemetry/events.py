@@ -122,7 +122,7 @@ def read_event_objects(
                 line = raw.decode("utf-8")
                 if not line.strip(_JSON_SPACE):
                     continue
-                data = _event_object(line)
+                data = parse_event_object(line)
             except (TelemetryError, UnicodeDecodeError) as exc:
                 why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
                 if strict:
@@ -133,7 +133,13 @@ def read_event_objects(
             yield lineno, data
 
 
-def _event_object(line: str) -> dict[str, Any]:
+def parse_event_object(line: str) -> dict[str, Any]:
+    """One line of an event log as a checked JSON object (see `read_event_objects`).
+
+    Raises `TelemetryError` (without the file and line, which the caller knows) for a line
+    that is not an object of the current schema version with a string ``type``. Readers that
+    keep their own place in a growing file (``esper watch``) parse line by line with it.
+    """
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:

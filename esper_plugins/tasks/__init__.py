@@ -63,7 +63,8 @@ _TASKS: tuple[tuple[str, str, str, str, str], ...] = (
         "transformer",
         f"{_PKG}.text:create_text",
         "TextTaskConfig",
-        "Language modelling on a local UTF-8 text file (TinyStories or any text); set path.",
+        "Language modelling on a real corpus (TinyStories or any text): local text, json, "
+        "parquet or arrow files, or a download; char, word or BPE tokens; set path.",
     ),
 )
 

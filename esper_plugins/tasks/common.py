@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import re
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
 import attrs
@@ -22,6 +24,17 @@ def stream_seed(seed: int, *labels: object) -> int:
     """
     text = ":".join(str(part) for part in (seed, *labels))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
+
+def optional_import(module: str, *, extra: str, purpose: str) -> ModuleType:
+    """Import an optional dependency, or say which extra installs it (a user error, exit 2)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise EsperError(
+            f"{purpose} needs the {module!r} package, which is not installed: "
+            f"pip install 'esper-nn[{extra}]'"
+        ) from None
 
 
 def cpu_generator(seed: int, *labels: object) -> torch.Generator:

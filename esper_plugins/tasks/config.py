@@ -16,6 +16,12 @@ from attrs import validators as v
 from esper.plugin import finite
 
 TOKENIZERS = ("char", "word")
+#: The text task's tokenizers: the two above and a byte-level BPE.
+TEXT_TOKENIZERS = (*TOKENIZERS, "bpe")
+#: How the text task reads its files ("auto": by the suffix).
+TEXT_FORMATS = ("auto", "text", "json", "parquet", "arrow")
+#: The smallest BPE vocabulary the text task trains: every byte and the end-of-text token.
+BPE_MIN = 257
 
 #: Largest dataset an option may ask for, in examples (images, windows): each is generated
 #: or held in memory, so this is far beyond what fits yet keeps sizes finite.
@@ -142,21 +148,40 @@ class StoriesTaskConfig:
 
 @attrs.frozen(kw_only=True)
 class TextTaskConfig:
-    """Options of the ``text`` task: language modelling on a local UTF-8 text file.
+    """Options of the ``text`` task: language modelling on a local corpus (docs/running.md).
 
-    ``path`` is read as given (relative paths from the working directory). Documents may be
-    separated by ``separator`` (TinyStories' ``<|endoftext|>`` by default); each separator
-    becomes the end-of-text token. The vocabulary is built from the file itself (for
-    ``tokenizer = "word"``, the ``max_vocab - 2`` most frequent words plus end-of-text and
-    unknown). The last ``val_fraction`` of the tokens is the validation split.
+    ``path`` is a file or a directory of files, read as given (relative paths from the working
+    directory): UTF-8 text, or json / jsonl / parquet / arrow read through the ``datasets``
+    library (``format``; ``text_field`` names the column of each document). With ``download =
+    true`` and ``dataset`` set, the documents come from ``datasets.load_dataset(dataset,
+    split=split)`` instead and ``path`` is not read. In a text file, documents are separated by
+    ``separator`` (TinyStories' ``<|endoftext|>`` by default); every document ends with the
+    end-of-text token. The vocabulary is built from the corpus itself: characters, words (the
+    ``max_vocab - 2`` most frequent plus end-of-text and unknown), or a byte-level BPE of at
+    most ``max_vocab`` tokens trained on it; ``tokenizer_path`` loads a BPE (a Hugging Face
+    ``tokenizer.json``) instead of training one. The last ``val_fraction`` of the tokens is the
+    validation split.
     """
 
-    path: str = attrs.field(validator=_non_empty_str)
-    tokenizer: str = attrs.field(default="char", validator=v.in_(TOKENIZERS))
+    #: A file or a directory of files (None only when ``download`` fetches ``dataset``).
+    path: str | None = attrs.field(default=None, validator=v.optional(_non_empty_str))
+    #: How the files are read: "auto" (by suffix), "text", "json", "parquet" or "arrow".
+    format: str = attrs.field(default="auto", validator=v.in_(TEXT_FORMATS))
+    #: The column that holds each document (json, parquet, arrow and downloaded datasets).
+    text_field: str = attrs.field(default="text", validator=_non_empty_str)
+    #: A dataset on the Hugging Face hub, fetched with ``download = true``.
+    dataset: str | None = attrs.field(default=None, validator=v.optional(_non_empty_str))
+    download: bool = attrs.field(default=False, validator=v.instance_of(bool))
+    #: The split of ``dataset`` to download (``datasets`` split syntax: "train[:10%]" works).
+    split: str = attrs.field(default="train", validator=_non_empty_str)
+    tokenizer: str = attrs.field(default="char", validator=v.in_(TEXT_TOKENIZERS))
+    #: A Hugging Face ``tokenizer.json`` to use as it is (tokenizer = "bpe"; nothing is trained).
+    tokenizer_path: str | None = attrs.field(default=None, validator=v.optional(_non_empty_str))
     separator: str = attrs.field(default="<|endoftext|>", validator=v.instance_of(str))
-    #: Read at most this many characters of the file (None: all of it).
+    #: Read at most this many characters (None: all of it). Text files stop at exactly this
+    #: many; documents of a dataset are taken whole until their total reaches it.
     max_chars: int | None = attrs.field(default=5_000_000, validator=_optional_chars)
-    #: Vocabulary entries (embedding rows).
+    #: Vocabulary entries (embedding rows) for "word"; the BPE vocabulary size it trains to.
     max_vocab: int = attrs.field(default=5000, validator=_count(3, 1_000_000))
     block_size: int = attrs.field(default=64, validator=_count(2, _MAX_BLOCK))
     val_fraction: float = attrs.field(
@@ -169,3 +194,26 @@ class TextTaskConfig:
         default="transformer", validator=[v.instance_of(str), v.min_len(1)]
     )
     host: dict[str, Any] = _host_field()  # noqa: RUF009 (an attrs field, not a default)
+
+    def __attrs_post_init__(self) -> None:
+        # "'<field>' must ...": the config loader names the field's full key.
+        if self.download and self.dataset is None:
+            raise ValueError(
+                "'dataset' must name the dataset to fetch when download = true "
+                "(for example 'roneneldan/TinyStories')"
+            )
+        if self.path is None and not self.download:
+            raise ValueError(
+                "'path' must be set to a local file or directory of the corpus "
+                "(or set dataset and download = true on a machine with the network)"
+            )
+        if self.tokenizer_path is not None and self.tokenizer != "bpe":
+            raise ValueError(
+                f"'tokenizer_path' must go with tokenizer = 'bpe' (a tokenizer.json is a BPE), "
+                f"got tokenizer = {self.tokenizer!r}"
+            )
+        if self.tokenizer == "bpe" and self.tokenizer_path is None and self.max_vocab < BPE_MIN:
+            raise ValueError(
+                f"'max_vocab' must be >= {BPE_MIN} with tokenizer = 'bpe' (256 byte tokens and "
+                f"the end-of-text token), got {self.max_vocab}"
+            )

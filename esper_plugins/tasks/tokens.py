@@ -1,6 +1,8 @@
 """Tokenisation and windowing shared by the language-modelling tasks.
 
-Two tokenisers, both built from text the task owns (no downloads, no external vocabulary):
+`TextTokenizer` is what a language-modelling task needs of a tokenizer; `Vocab` is the one
+built here (the text task's byte-level BPE is `esper_plugins.tasks.bpe.BPETokenizer`). Two
+vocabularies, both built from text the task owns (no downloads, no external vocabulary):
 
 - ``char``: one token per character, case kept;
 - ``word``: lower-cased words (runs of letters and digits) and single punctuation marks;
@@ -16,6 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import attrs
 import torch
@@ -24,6 +27,27 @@ EOS = "<eos>"
 UNK = "<unk>"
 SPECIALS = (EOS, UNK)
 _WORD_RE = re.compile(r"\w+|[^\w\s]")
+
+
+class TextTokenizer(Protocol):
+    """A tokenizer of a language-modelling task: ids ``0 .. len - 1``, one of them end-of-text."""
+
+    @property
+    def eos_id(self) -> int:
+        """The id that ends every document."""
+        ...
+
+    def __len__(self) -> int:
+        """The vocabulary size (the host's embedding rows): every id is below it."""
+        ...
+
+    def encode_documents(self, documents: Iterable[str]) -> list[int]:
+        """Token ids of the documents, each followed by ``eos_id``."""
+        ...
+
+    def decode(self, ids: Sequence[int] | torch.Tensor) -> str:
+        """The text of ``ids``."""
+        ...
 
 
 def split_tokens(text: str, tokenizer: str) -> list[str]:

@@ -91,6 +91,22 @@ def main() -> int:
         c.esper("blueprints", "--topology", "mlp", "--json")
         c.esper("config", "show", "--set", "run.epochs=2")
 
+        # Presets: their TOML files are package data, read from the installed wheel.
+        presets = c.esper("presets", "list", "--format", "json")
+        listed = {p["name"] for p in json.loads(presets.stdout or "[]")}
+        c.check("at least six presets listed", len(listed) >= 6 and "cifar10-impaired" in listed)
+        c.esper("presets", "list")
+        c.esper("presets", "show", "cifar10-impaired")
+        c.esper("config", "show", "--preset", "cifar10-scaled")
+        before = set(runs.iterdir())
+        c.esper(
+            "run", "--preset", "stories", "--epochs", "1", "--set", "task.train_windows=32",
+            "--set", "task.val_windows=8", "--out", str(runs), "--quiet",
+        )  # fmt: skip
+        preset_run = newest_run(runs, before)
+        c.check("preset run wrote summary.json", (preset_run / "summary.json").is_file())
+        c.esper("run", "--preset", "cifar10-impared", expect=2)
+
         # esper run, resume, report, runs list.
         before = set(runs.iterdir())
         c.esper("run", "--epochs", "3", *TINY, "--out", str(runs), "--quiet")
@@ -112,6 +128,12 @@ def main() -> int:
         c.check("train wrote policy.pt", (trained / "policy.pt").is_file())
         c.esper("resume", str(trained), "--quiet")
         c.esper("report", str(trained))
+        # esper watch: --once prints the panels with rich alone; the dashboard needs textual,
+        # the watch extra, which `pip install .` leaves out: it says so and exits 2.
+        watched = c.esper("watch", "--once", str(trained))
+        c.check("watch --once shows the PPO panel", "approx. KL" in watched.stdout, watched.stdout)
+        missing = c.esper("watch", str(runs), expect=2)
+        c.check("watch names the extra", "esper-nn[watch]" in missing.stderr, missing.stderr)
 
         # esper eval (two worker processes, the trained policy.pt as a controller), its report.
         evals = Path(tempfile.mkdtemp(prefix="esper-evals-"))

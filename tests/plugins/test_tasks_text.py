@@ -222,6 +222,11 @@ TINY = (
 ) * 6
 
 
+def _vocab(task: TextTask) -> Vocab:
+    assert isinstance(task.tokenizer, Vocab)
+    return task.tokenizer
+
+
 def _write(tmp_path: Path, text: str, name: str = "stories.txt") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
@@ -231,8 +236,8 @@ def _write(tmp_path: Path, text: str, name: str = "stories.txt") -> Path:
 def test_text_task_char_level(tmp_path: Path) -> None:
     path = _write(tmp_path, TINY)
     task = TextTask(TextTaskConfig(path=str(path), block_size=16, val_fraction=0.2))
-    assert set(task.vocab.tokens[2:]) == set(TINY.replace("<|endoftext|>", ""))
-    assert task.info.num_outputs == len(task.vocab)
+    assert set(_vocab(task).tokens[2:]) == set(TINY.replace("<|endoftext|>", ""))
+    assert task.info.num_outputs == len(task.tokenizer)
     data = task.load(seed=0)
     n_tokens = len(task._ids)
     n_val = int(n_tokens * 0.2)
@@ -240,9 +245,9 @@ def test_text_task_char_level(tmp_path: Path) -> None:
     assert data.val_x.shape == ((n_val - 1) // 16, 16)
     assert torch.equal(data.train_y[:, :-1], data.train_x[:, 1:])
     # Documents are separated by the end-of-text token, and the text round-trips.
-    first = task.vocab.decode(data.train_x[0])
+    first = task.tokenizer.decode(data.train_x[0])
     assert first == TINY[:16]
-    assert int((data.train_x == task.vocab.eos_id).sum()) > 0
+    assert int((data.train_x == task.tokenizer.eos_id).sum()) > 0
     # The data is the file: the seed changes nothing.
     assert torch.equal(task.load(seed=5).train_x, data.train_x)
 
@@ -250,25 +255,25 @@ def test_text_task_char_level(tmp_path: Path) -> None:
 def test_text_task_word_level_with_a_capped_vocabulary(tmp_path: Path) -> None:
     path = _write(tmp_path, TINY)
     task = TextTask(TextTaskConfig(path=str(path), tokenizer="word", max_vocab=12, block_size=8))
-    assert len(task.vocab) == 12
+    assert len(task.tokenizer) == 12
     data = task.load(seed=0)
     # Rare words become <unk>; frequent ones keep their ids.
-    assert int((data.train_x == task.vocab.unk_id).sum()) > 0
-    assert "." in task.vocab.index
-    assert "the" in task.vocab.index
+    assert int((data.train_x == _vocab(task).unk_id).sum()) > 0
+    assert "." in _vocab(task).index
+    assert "the" in _vocab(task).index
 
 
 def test_text_task_without_separators_is_one_document(tmp_path: Path) -> None:
     path = _write(tmp_path, "abcdefgh" * 20)
     task = TextTask(TextTaskConfig(path=str(path), block_size=8, separator=""))
-    assert task._ids.count(task.vocab.eos_id) == 1
-    assert task._ids[-1] == task.vocab.eos_id
+    assert task._ids.count(task.tokenizer.eos_id) == 1
+    assert task._ids[-1] == task.tokenizer.eos_id
 
 
 def test_text_task_reads_at_most_max_chars(tmp_path: Path) -> None:
     path = _write(tmp_path, "ab" * 1000 + "XYZ" * 100)
     task = TextTask(TextTaskConfig(path=str(path), block_size=8, max_chars=2000))
-    assert "X" not in task.vocab.index
+    assert "X" not in _vocab(task).index
     assert len(task._ids) == 2001  # 2000 characters and the final end-of-text
 
 
@@ -279,7 +284,7 @@ def test_text_task_missing_file_names_the_path(tmp_path: Path) -> None:
 
 
 def test_text_task_file_errors_are_user_errors(tmp_path: Path) -> None:
-    with pytest.raises(EsperError, match="is a directory"):
+    with pytest.raises(EsperError, match=r"config\.task\.path: .* holds no corpus files"):
         TextTask(TextTaskConfig(path=str(tmp_path)))
     binary = tmp_path / "data.bin"
     binary.write_bytes(b"\xff\xfe\x00" * 100)
@@ -293,7 +298,7 @@ def test_text_task_file_errors_are_user_errors(tmp_path: Path) -> None:
 def test_text_task_needs_a_path(registries: Registries) -> None:
     with pytest.raises(EsperError, match="path"):
         TextTask(None)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match=r"config\.task\.path: required field missing"):
+    with pytest.raises(ConfigError, match=r"config\.task\.path: must be set"):
         structure({"task": {"name": "text"}}, registries)
 
 

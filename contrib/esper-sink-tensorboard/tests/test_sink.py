@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from esper.engine.events import EpochCompleted, UpdateCompleted
 from esper.errors import ConfigError
+from esper.evaluation.events import EvalSummary
 from esper.lifecycle import Stage
 from esper.registry import Registries
 from esper.registry.manager import build_manager
@@ -144,6 +145,26 @@ def test_events_it_cannot_use_are_skipped_quietly(tmp_path: Path) -> None:
     sink.close()
     assert sink.scalars == 0
     assert sink.failures == 0
+
+
+def test_an_evaluation_summary_is_no_scalar_and_no_failure(tmp_path: Path) -> None:
+    # esper eval sends "eval.summary" (two tables) to the sinks its config selects; this sink
+    # draws curves, so it lets the tables pass.
+    sink = TensorBoardSink(TensorBoardSinkConfig(), run_dir=tmp_path)
+    rows = [{"controller": "static", "seeds": 2, "final_mean": 40.0}]
+    sink.write(
+        EvalSummary(
+            eval_dir="evals/e",
+            task="image",
+            metric="val_accuracy",
+            higher_is_better=True,
+            epochs=2,
+            controllers=rows,
+        )
+    )
+    sink.close()
+    assert (sink.scalars, sink.failures) == (0, 0)
+    assert read_scalars(tmp_path / "tensorboard") == {}
 
 
 def test_a_failing_writer_never_raises_into_the_bus(

@@ -37,7 +37,17 @@ def builtin_entry_points() -> set[str]:
     }
 
 
-@pytest.mark.parametrize("args", [["--help"], ["plugins", "list"], ["plugins", "list", "--json"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["plugins", "list"],
+        ["plugins", "list", "--json"],
+        ["watch", "--help"],
+        ["presets", "list"],
+        ["presets", "show", "cifar10"],
+    ],
+)
 def test_startup_commands_do_not_import_torch(args: list[str]) -> None:
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "esper", *args],
@@ -53,7 +63,10 @@ def test_startup_commands_do_not_import_torch(args: list[str]) -> None:
         for line in proc.stderr.splitlines()
         if line.startswith("import time:")
     }
-    assert "torch" not in imported
+    # Nor the text task's optional libraries (esper-nn[text]), imported when a task needs them.
+    assert not {"torch", "tokenizers", "datasets"} & imported
+    # Nor textual (esper watch's dashboard, optional), imported only when the dashboard starts.
+    assert "textual" not in imported
     assert "esper.cli.main" in imported  # the measurement itself worked
 
 

@@ -71,3 +71,22 @@ def test_eval_bad_input_exits_2_naming_it(tmp_path: Path) -> None:
         assert message in proc.stderr, (args, proc.stderr)
         assert "Traceback" not in proc.stderr
     assert not list(tmp_path.rglob("seed-*.json"))  # refused before any training
+
+
+def test_eval_sends_its_tables_to_the_sinks_its_config_selects(tmp_path: Path) -> None:
+    args = ("eval", "--controllers", "static", "--seeds", "1", "--larger-static", "none",
+            "--workers", "1", "--out", str(tmp_path), "--quiet", *SMALL)  # fmt: skip
+    proc = esper(*args, "--name", "plain")
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "plain" / "events.jsonl").exists()  # no [telemetry]: no sink
+    proc = esper(*args, "--name", "logged", "--set", 'telemetry.sinks=["jsonl"]')
+    assert proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "logged" / "events.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    assert [e["type"] for e in events] == ["run.started", "eval.summary", "run.ended"]
+    summary = events[1]
+    assert summary["eval_dir"] == str(tmp_path / "logged")
+    assert [row["controller"] for row in summary["controllers"]] == ["static"]
+    doc = json.loads((tmp_path / "logged" / "eval.json").read_text())
+    assert summary["controllers"][0]["final_mean"] == doc["controllers"]["static"]["final"]["mean"]
+    assert events[2]["status"] == "finished"

@@ -271,6 +271,14 @@ def test_scan_of_a_run_directory_itself_and_of_nothing(runs_dir: Path, tmp_path:
         scan(tmp_path / "missing")
 
 
+def test_an_evaluation_directory_with_an_event_log_is_no_run(tmp_path: Path) -> None:
+    # esper eval with the jsonl sink selected: events.jsonl next to plan.json and eval.json.
+    for name in ("plan.json", "eval.json", "events.jsonl"):
+        (tmp_path / "evals" / "e" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "evals" / "e" / name).write_text("{}\n")
+    assert scan(tmp_path / "evals") == []
+
+
 def test_cli_plain_text_and_json(runs_dir: Path) -> None:
     proc = esper("runs", "list", str(runs_dir))
     assert proc.returncode == 0, proc.stderr

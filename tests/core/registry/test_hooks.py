@@ -17,6 +17,7 @@ from esper.plugin import (
     GovernorSpec,
     HostSpec,
     PolicySpec,
+    PresetSpec,
     RewardSpec,
     RunnerSpec,
     SinkSpec,
@@ -140,6 +141,13 @@ def test_hook_esper_telemetry_sinks(esper_manager, register_plugin) -> None:
         "telemetry_sinks",
         SinkSpec(name="s", factory="builtins:object"),
     )
+
+
+def test_hook_esper_presets(esper_manager, register_plugin) -> None:
+    record = PresetSpec(name="p", factory=lambda: {"run": {"epochs": 3}}, command="train")
+    _registered(esper_manager, register_plugin, "presets", record)
+    # The factory's dict is the config's lowest layer.
+    assert resolve(Registries(esper_manager), preset="hooktest:p").run.epochs == 3
 
 
 @click.command()

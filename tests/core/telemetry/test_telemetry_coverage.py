@@ -23,6 +23,7 @@ EVENT_MODULES = (
     "esper.engine.environment",
     "esper.engine.lockstep",
     "esper.recipes.train",
+    "esper.evaluation.events",
     "esper_plugins.governors.events",
 )
 

@@ -1,0 +1,14 @@
+"""esper's rule for plugin config classes: every numeric option has a range
+(`esper.testing.check_numeric_bounds`). The MLflow sink has none; one added later fails this
+test until it is listed here, with a validator that refuses NaN, infinities and absurd
+integers."""
+
+from __future__ import annotations
+
+from esper.testing import check_numeric_bounds
+
+from esper_sink_mlflow.config import MlflowSinkConfig
+
+
+def test_numeric_options_have_ranges() -> None:
+    assert check_numeric_bounds(MlflowSinkConfig) == []
