@@ -7,7 +7,9 @@ test fixtures to it). The names come in groups, each documented in docs/plugins.
 * **registration** — `hookimpl`, the ``*Spec`` records, `RunContext`, `Registries`;
 * **errors** — `EsperError` and the errors a plugin may raise or catch;
 * **config** — `finite`, `is_finite_number` and the ``MAX_*`` limits for config classes;
-* **telemetry** — `Event`, `register_event`, `event_to_dict`, `resolve_in_run_dir`;
+* **telemetry** — `Event`, `register_event`, `event_to_dict`, `resolve_in_run_dir`; for
+  metrics sinks, `ScalarTranslator` (events as numbered `Scalar` / `ScalarRow` records),
+  `as_scalar` and `STAGE_VALUES`;
 * **the lifecycle's vocabulary** — `Stage`, `is_legal_transition`, the alpha enums;
 * **contracts** — tasks, policies, rewards, governors, agents, runners, actions, signals;
 * **the growing model** — `SlottedHost`, `InjectionPoint`, `MorphogeneticModel`,
@@ -34,6 +36,7 @@ from esper.contracts.policy import Policy, StaticPolicy
 from esper.contracts.reward import RewardBreakdown, RewardContext, RewardFunction
 from esper.contracts.runner import EpisodeResult, RolloutJob, Runner
 from esper.contracts.signals import Signals, SlotView
+from esper.engine.scalars import STAGE_VALUES, Scalar, ScalarRow, ScalarTranslator, as_scalar
 from esper.errors import (
     ConfigError,
     DataError,
@@ -141,6 +144,7 @@ __all__ = [
     "MAX_EPOCHS",
     "MAX_SEED",
     "MAX_WIDTH",
+    "STAGE_VALUES",
     "Action",
     "ActionMasks",
     "ActionSpace",
@@ -194,6 +198,9 @@ __all__ = [
     "Runner",
     "RunnerSpec",
     "RunningMeanStd",
+    "Scalar",
+    "ScalarRow",
+    "ScalarTranslator",
     "Signals",
     "SinkSpec",
     "SlotView",
@@ -212,6 +219,7 @@ __all__ = [
     "TrainablePolicy",
     "ValueNormalizer",
     "Verdict",
+    "as_scalar",
     "check_heads",
     "check_task_data",
     "configure_logging",

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from esper.rundir.scan import RunInfo, scan
+from esper.watch.views.fmt import duration
 
 _COLUMNS = ("run id", "command", "status", "task", "controller", "progress", "best", "wall time")
 _STATUS_STYLES = {
@@ -80,21 +81,8 @@ def _row(info: RunInfo) -> tuple[str, ...]:
         controller if info.policy else "-",
         progress,
         ", ".join(best) or "-",
-        format_duration(info.wall_time_s),
+        duration(info.wall_time_s),
     )
-
-
-def format_duration(seconds: float | None) -> str:
-    """``12.3 s``, ``4m05s`` or ``2h07m``; ``-`` when unknown."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def _print_plain(rows: list[tuple[str, ...]]) -> None:

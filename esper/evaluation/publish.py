@@ -23,7 +23,7 @@ from typing import Any
 from esper.config.loading import structure
 from esper.config.schema import Component
 from esper.registry import Registries
-from esper.rundir.session import new_run_id
+from esper.rundir.session import exit_status, new_run_id
 from esper.telemetry import Event, TelemetryBus
 from esper.telemetry.events import RunEnded, RunStarted
 
@@ -78,13 +78,8 @@ class EvalTelemetry:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            status = "finished"
-        elif issubclass(exc_type, KeyboardInterrupt):
-            status = "interrupted"
-        else:
-            status = "crashed"
+        wall = time.perf_counter() - self._started
         try:
-            self.emit(RunEnded(status=status, wall_time_s=time.perf_counter() - self._started))
+            self.emit(RunEnded(status=exit_status(exc_type), wall_time_s=wall))
         finally:
             self.bus.close()

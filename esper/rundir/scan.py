@@ -134,12 +134,12 @@ def _read(run_dir: Path, now: float) -> RunInfo:
         info.agent = _name(config, "agent")
         info.unit = "updates"
         train = _table(config, "train")
-        episodes, envs = _int(train.get("episodes")), _int(train.get("envs"))
+        episodes, envs = as_int(train.get("episodes")), as_int(train.get("envs"))
         if episodes is not None and envs:
             info.total = math.ceil(episodes / envs)
     else:
         info.unit = "epochs"
-        info.total = _int(run_table.get("epochs"))
+        info.total = as_int(run_table.get("epochs"))
     info.checkpoint = layout.checkpoint(run_dir)
 
     ended, open_since = _sessions(events)
@@ -210,11 +210,13 @@ def _name(config: dict[str, Any], key: str) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _int(value: object) -> int | None:
+def as_int(value: object) -> int | None:
+    """A JSON integer (not a boolean) as an int, else None."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _float(value: object) -> float | None:
+def as_float(value: object) -> float | None:
+    """A JSON number (not a boolean) as a float, else None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
@@ -242,7 +244,7 @@ def _sessions(events: list[dict[str, Any]]) -> tuple[str | None, float | None]:
     started: float | None = None
     for event in events:
         if event["type"] == "run.started":
-            ended, started = None, _float(event.get("ts"))
+            ended, started = None, as_float(event.get("ts"))
         elif event["type"] == "run.ended":
             status = event.get("status")
             ended = status if isinstance(status, str) and status else "ended"
@@ -255,12 +257,12 @@ def _wall_time(events: list[dict[str, Any]], open_since: float | None) -> float 
     seen = False
     for event in events:
         if event["type"] == "run.ended":
-            wall = _float(event.get("wall_time_s"))
+            wall = as_float(event.get("wall_time_s"))
             if wall is not None:
                 total += wall
                 seen = True
     if open_since is not None:
-        last = _float(events[-1].get("ts"))
+        last = as_float(events[-1].get("ts"))
         if last is not None:
             total += max(0.0, last - open_since)
             seen = True
@@ -270,44 +272,44 @@ def _wall_time(events: list[dict[str, Any]], open_since: float | None) -> float 
 def _progress_from_events(info: RunInfo, events: list[dict[str, Any]]) -> None:
     if info.command == "train":
         updates = [e for e in events if e["type"] == "train.update"]
-        numbers = [n for n in (_int(e.get("update")) for e in updates) if n is not None]
+        numbers = [n for n in (as_int(e.get("update")) for e in updates) if n is not None]
         info.done = max(numbers) + 1 if numbers else 0
         if updates:
-            info.accuracy = _finite(_float(updates[-1].get("mean_accuracy")))
-            info.reward = _finite(_float(updates[-1].get("mean_reward")))
+            info.accuracy = _finite(as_float(updates[-1].get("mean_accuracy")))
+            info.reward = _finite(as_float(updates[-1].get("mean_reward")))
         return
     grown = [e for e in events if e["type"] == "engine.epoch" and e.get("arm") == "grown"]
-    epochs = [n for n in (_int(e.get("epoch")) for e in grown) if n is not None]
+    epochs = [n for n in (as_int(e.get("epoch")) for e in grown) if n is not None]
     info.done = max(epochs) if epochs else 0
     accuracies = [
-        a for a in (_finite(_float(e.get("val_accuracy"))) for e in grown) if a is not None
+        a for a in (_finite(as_float(e.get("val_accuracy"))) for e in grown) if a is not None
     ]
     info.accuracy = max(accuracies) if accuracies else None
 
 
 def _from_summary(info: RunInfo, summary: dict[str, Any]) -> None:
     """A finished run's figures come from its summary (whole history, wall time across resumes)."""
-    wall = _float(summary.get("wall_time_s"))
+    wall = as_float(summary.get("wall_time_s"))
     if wall is not None:
         info.wall_time_s = wall
     if info.command == "train":
-        info.done = _int(summary.get("updates")) if "updates" in summary else info.done
+        info.done = as_int(summary.get("updates")) if "updates" in summary else info.done
         history = summary.get("history")
         if isinstance(history, list) and history and isinstance(history[-1], dict):
-            info.accuracy = _finite(_float(history[-1].get("mean_accuracy")))
-            info.reward = _finite(_float(history[-1].get("mean_reward")))
+            info.accuracy = _finite(as_float(history[-1].get("mean_accuracy")))
+            info.reward = _finite(as_float(history[-1].get("mean_reward")))
         return
-    epochs = _int(summary.get("epochs"))
+    epochs = as_int(summary.get("epochs"))
     if epochs is not None:
         info.done = info.total = epochs
     grown = summary.get("grown")
     if not isinstance(grown, dict):
         raise Unreadable(f"{layout.SUMMARY}: no 'grown' arm")
-    best = _finite(_float(grown.get("best_val_accuracy")))
+    best = _finite(as_float(grown.get("best_val_accuracy")))
     if best is not None:
         info.accuracy = best
     if summary.get("task_kind") == "language_model":
-        info.perplexity = _finite(_float(grown.get("val_perplexity")))
+        info.perplexity = _finite(as_float(grown.get("val_perplexity")))
 
 
 def _finite(value: float | None) -> float | None:

@@ -46,6 +46,14 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
+def exit_status(exc_type: type[BaseException] | None) -> str:
+    """How a session that ``exc_type`` (None: none) ended: ``finished``, ``interrupted`` (Ctrl-C)
+    or ``crashed``, the ``status`` of its ``run.ended`` event."""
+    if exc_type is None:
+        return "finished"
+    return "interrupted" if issubclass(exc_type, KeyboardInterrupt) else "crashed"
+
+
 class RunSession:
     def __init__(
         self,
@@ -143,12 +151,7 @@ class RunSession:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.status = "finished"
-        elif issubclass(exc_type, KeyboardInterrupt):
-            self.status = "interrupted"
-        else:
-            self.status = "crashed"
+        self.status = exit_status(exc_type)
         wall = time.perf_counter() - self._started
         try:
             self.emit(RunEnded(status=self.status, wall_time_s=wall))

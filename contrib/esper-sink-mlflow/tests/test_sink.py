@@ -13,7 +13,6 @@ import pytest
 from esper.engine.events import EpochCompleted, UpdateCompleted
 from esper.errors import ConfigError
 from esper.evaluation.events import EvalSummary
-from esper.lifecycle import Stage
 from esper.registry import Registries
 from esper.registry.manager import build_manager
 from esper.telemetry import TelemetryBus
@@ -22,7 +21,7 @@ from esper_plugins.governors.events import GovernorRollback
 from mlflow_reader import Store, read_run, runs_in, store_uri
 
 from esper_sink_mlflow.config import MlflowSinkConfig
-from esper_sink_mlflow.sink import STAGE_VALUES, MlflowSink, flatten
+from esper_sink_mlflow.sink import MlflowSink, flatten
 
 
 def epoch(arm: str, number: int, ts: float, **fields: Any) -> EpochCompleted:
@@ -101,10 +100,6 @@ def test_params_metrics_and_slots_per_arm(store: Store, tmp_path: Path) -> None:
         "wall_time_s": [(0, 3.5, 103_000)],
     }
     assert sink.failures == 0
-
-
-def test_stage_values_match_esper() -> None:
-    assert {stage.name: stage.value for stage in Stage} == STAGE_VALUES
 
 
 def test_flatten_writes_json_for_everything_but_strings() -> None:

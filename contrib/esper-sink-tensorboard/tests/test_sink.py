@@ -12,7 +12,6 @@ import pytest
 from esper.engine.events import EpochCompleted, UpdateCompleted
 from esper.errors import ConfigError
 from esper.evaluation.events import EvalSummary
-from esper.lifecycle import Stage
 from esper.registry import Registries
 from esper.registry.manager import build_manager
 from esper.telemetry import TelemetryBus
@@ -21,7 +20,7 @@ from esper_plugins.governors.events import GovernorRollback
 from tb_reader import f32, read_scalars
 
 from esper_sink_tensorboard.config import TensorBoardSinkConfig
-from esper_sink_tensorboard.sink import STAGE_VALUES, TensorBoardSink
+from esper_sink_tensorboard.sink import TensorBoardSink
 
 
 def epoch_event(arm: str, epoch: int, ts: float, **fields: Any) -> EpochCompleted:
@@ -72,10 +71,6 @@ def test_epoch_metrics_and_slots_per_arm(tmp_path: Path) -> None:
     }
     assert sink.scalars == sum(len(points) for points in scalars.values()) == 15
     assert sink.failures == 0
-
-
-def test_stage_values_match_esper() -> None:
-    assert {stage.name: stage.value for stage in Stage} == STAGE_VALUES
 
 
 def test_training_episodes_keep_the_step_growing(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ import wandb
 from esper.engine.events import EpochCompleted, UpdateCompleted
 from esper.errors import ConfigError
 from esper.evaluation.events import EvalSummary
-from esper.lifecycle import Stage
 from esper.registry import Registries
 from esper.registry.manager import build_manager
 from esper.telemetry import TelemetryBus
@@ -23,7 +22,7 @@ from wandb_reader import offline_runs, read_run
 
 from esper_sink_wandb import sink as sink_module
 from esper_sink_wandb.config import WandbSinkConfig
-from esper_sink_wandb.sink import STAGE_VALUES, WandbSink
+from esper_sink_wandb.sink import WandbSink
 
 
 def epoch(arm: str, number: int, **fields: Any) -> EpochCompleted:
@@ -103,10 +102,6 @@ def test_config_epochs_and_slots_per_arm(tmp_path: Path) -> None:
     }
     assert axes == {"grown/*": "grown/epoch", "static/*": "static/epoch"}
     assert sink.failures == 0
-
-
-def test_stage_values_match_esper() -> None:
-    assert {stage.name: stage.value for stage in Stage} == STAGE_VALUES
 
 
 def test_training_updates_rollbacks_and_episodes(tmp_path: Path) -> None:

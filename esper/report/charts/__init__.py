@@ -25,17 +25,7 @@ from esper.report.charts.evaluation import (
 )
 from esper.report.charts.saving import save_figure
 from esper.report.charts.seed_timeline import seed_timeline_chart
-from esper.report.charts.style import (
-    ARM_COLORS,
-    DPI,
-    HEIGHT,
-    OP_COLORS,
-    OP_ORDER,
-    STAGE_COLORS,
-    WIDTH,
-    arm_color,
-    plain,
-)
+from esper.report.charts.style import ARM_COLORS, DPI, HEIGHT, WIDTH, arm_color, plain
 from esper.report.charts.updates import (
     action_mix_chart,
     entropy_chart,
@@ -44,6 +34,7 @@ from esper.report.charts.updates import (
     reward_chart,
     train_accuracy_chart,
 )
+from esper.report.palette import OP_COLORS, OP_ORDER, STAGE_COLORS
 
 __all__ = [
     "ARM_COLORS",

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from esper.report.charts.style import IDLE_STAGES, STAGE_COLORS, integer_x, new_figure, plain
+from esper.report.charts.style import integer_x, new_figure, plain
+from esper.report.palette import IDLE_STAGES, STAGE_COLORS
 from esper.report.records import EpochPoint, RunData, SeedMark
 
 #: Half the height of a slot's row of bands (rows are one apart).

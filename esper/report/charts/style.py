@@ -1,4 +1,5 @@
-"""What every chart of the report shares: sizes, colours, safe text and the blank figure.
+"""What every chart of the report shares: sizes, colours, safe text and the blank figure (the
+colours of stages and operations, which ``esper watch`` draws too, are in `esper.report.palette`).
 
 Figures are made with `matplotlib.figure.Figure` on an Agg canvas directly (never pyplot), so
 no GUI backend and no global figure state are involved. Strings from run directories go through
@@ -21,30 +22,6 @@ ARM_COLORS = {"static": "#7f7f7f", "grown": "#1f77b4", "train": "#2ca02c"}
 ARM_LABELS = {"train": "esper train\n(last update)"}
 #: Colours of arms and operations that have no fixed one, in turn.
 OTHER_COLORS = ("#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#d62728")
-
-STAGE_COLORS = {
-    "GERMINATED": "#dadaeb",
-    "TRAINING": "#9ecae1",
-    "BLENDING": "#fdae6b",
-    "HOLDING": "#fdd0a2",
-    "FOSSILIZED": "#74c476",
-    "PRUNED": "#fb6a4a",
-    "EMBARGOED": "#fcbba1",
-    "RESETTING": "#d9d9d9",
-}
-#: Stages of a slot that holds no seed: not drawn.
-IDLE_STAGES = ("DORMANT", "UNKNOWN")
-
-#: Order of operations in the action-mix chart; unknown operations follow alphabetically.
-OP_ORDER = ("WAIT", "GERMINATE", "ADVANCE", "SET_ALPHA_TARGET", "FOSSILIZE", "PRUNE")
-OP_COLORS = {
-    "WAIT": "#c7c7c7",
-    "GERMINATE": "#1f77b4",
-    "ADVANCE": "#9edae5",
-    "SET_ALPHA_TARGET": "#ff7f0e",
-    "FOSSILIZE": "#2ca02c",
-    "PRUNE": "#d62728",
-}
 
 
 def plain(text: str, limit: int | None = None) -> str:

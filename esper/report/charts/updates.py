@@ -12,14 +12,13 @@ from matplotlib.ticker import MaxNLocator
 from esper.report.charts.style import (
     ARM_COLORS,
     DPI,
-    OP_COLORS,
-    OP_ORDER,
     OTHER_COLORS,
     WIDTH,
     integer_x,
     new_figure,
     plain,
 )
+from esper.report.palette import OP_COLORS, OP_ORDER
 from esper.report.records import RunData
 
 #: PPO metrics named ``entropy_*`` that are not the entropy of a head.

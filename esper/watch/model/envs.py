@@ -11,7 +11,7 @@ import attrs
 
 from esper.report.fields import EventFields
 from esper.report.records import EpochPoint
-from esper.watch.model.overview import as_float
+from esper.rundir.scan import as_float
 
 #: Stages of a slot whose seed no longer trains or blends.
 SETTLED = frozenset({"DORMANT", "UNKNOWN", "FOSSILIZED", "PRUNED", "EMBARGOED", "RESETTING"})

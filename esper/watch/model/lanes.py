@@ -12,12 +12,11 @@ from collections import deque
 
 import attrs
 
+from esper.report.palette import IDLE_STAGES
 from esper.report.records import EpochPoint
 
 #: Epochs an arm keeps (a swimlane shows as many of the last as fit the screen).
 MAX_EPOCHS = 2000
-#: Stages of a slot that holds no seed.
-IDLE_STAGES = frozenset({"DORMANT", "UNKNOWN"})
 
 
 @attrs.frozen

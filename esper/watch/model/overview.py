@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from esper.report.fields import EventFields
+from esper.rundir.scan import as_float, as_int
 
 #: ``(label, dotted config key)`` of the settings the overview shows, for every command...
 CONFIG_KEYS: tuple[tuple[str, str], ...] = (
@@ -42,18 +43,6 @@ def config_value(config: dict[str, Any], dotted: str) -> object:
             return None
         value = value.get(part)
     return value
-
-
-def as_int(value: object) -> int | None:
-    """A JSON integer (not a boolean) as an int, else None."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def as_float(value: object) -> float | None:
-    """A JSON number (not a boolean) as a float, else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def short_name(component_id: str) -> str:

@@ -16,13 +16,12 @@ from typing import Any
 import attrs
 
 from esper.report.fields import EventFields, is_int
+from esper.report.palette import OP_ORDER
 from esper.report.parsing import update_point
 from esper.report.records import UpdatePoint
 
 #: ``entropy_*`` metrics that are not a head's entropy.
 NOT_HEADS = frozenset({"entropy_loss", "entropy_floor_penalty", "entropy_coef"})
-#: The order of operations in the action mix; others follow by name.
-OP_ORDER = ("WAIT", "GERMINATE", "ADVANCE", "SET_ALPHA_TARGET", "FOSSILIZE", "PRUNE")
 
 
 @attrs.define

@@ -14,10 +14,11 @@ import attrs
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.text import Text
 
+from esper.report.palette import OP_COLORS
 from esper.watch.model import RunState
 from esper.watch.views.braille import sparkline
 from esper.watch.views.fmt import num
-from esper.watch.views.style import OP_COLORS, OTHER_COLORS
+from esper.watch.views.style import OTHER_COLORS
 
 #: ``(label, metric, number format)`` of the rows above the entropies.
 FIGURES = (

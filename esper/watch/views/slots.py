@@ -12,10 +12,11 @@ import attrs
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.text import Text
 
+from esper.report.palette import IDLE_STAGES, STAGE_COLORS
 from esper.watch.model import RunState
-from esper.watch.model.lanes import IDLE_STAGES, LaneRow
+from esper.watch.model.lanes import LaneRow
 from esper.watch.views.fmt import num
-from esper.watch.views.style import STAGE_COLORS, STAGE_ORDER
+from esper.watch.views.style import STAGE_ORDER
 
 _BARS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
 

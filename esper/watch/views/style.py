@@ -1,18 +1,10 @@
-"""Colours the panels share: stages (as the report's seed timeline), arms, decision levels."""
+"""Colours the panels share: arms, decision levels and statuses (stages and operations have
+``esper report``'s colours, `esper.report.palette`)."""
 
 from __future__ import annotations
 
-#: Background of a swimlane cell per stage, the hues of ``esper report``'s seed timeline.
-STAGE_COLORS = {
-    "GERMINATED": "#dadaeb",
-    "TRAINING": "#9ecae1",
-    "BLENDING": "#fdae6b",
-    "HOLDING": "#fdd0a2",
-    "FOSSILIZED": "#74c476",
-    "PRUNED": "#fb6a4a",
-    "EMBARGOED": "#fcbba1",
-    "RESETTING": "#d9d9d9",
-}
+from esper.report.palette import STAGE_COLORS
+
 #: The stages in the order of the lifecycle, for the legend.
 STAGE_ORDER = tuple(STAGE_COLORS)
 
@@ -41,14 +33,3 @@ STATUS_STYLES = {
 def arm_color(arm: str, index: int) -> str:
     """The colour of an arm: fixed for grown and static, else the ``index``-th of a cycle."""
     return ARM_COLORS.get(arm) or OTHER_COLORS[index % len(OTHER_COLORS)]
-
-
-#: Colour of each operation in the action mix (as ``esper report``'s chart).
-OP_COLORS = {
-    "WAIT": "#c7c7c7",
-    "GERMINATE": "#1f77b4",
-    "ADVANCE": "#9edae5",
-    "SET_ALPHA_TARGET": "#ff7f0e",
-    "FOSSILIZE": "#2ca02c",
-    "PRUNE": "#d62728",
-}

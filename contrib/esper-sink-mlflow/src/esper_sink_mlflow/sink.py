@@ -18,7 +18,7 @@ metrics ``<arm>/val_accuracy``,     epoch            ``engine.epoch``
 ``<arm>/train_accuracy``,
 ``<arm>/params_total``
 ``<arm>/slot/<slot>/stage``,        epoch            ``engine.epoch``: the stage's value
-``<arm>/slot/<slot>/alpha``,                         (`STAGE_VALUES`), the seed's alpha and
+``<arm>/slot/<slot>/alpha``,                         (``STAGE_VALUES``), the seed's alpha and
 ``<arm>/slot/<slot>/contribution``                   contribution
 ``train/mean_reward``,              update           ``train.update`` and its ``metrics``
 ``train/mean_accuracy``,
@@ -36,8 +36,10 @@ artifacts ``eval/controllers.json``,  0              ``eval.summary``: each tabl
 
 Every metric carries its event's timestamp. In ``esper train`` the epoch step goes on counting
 across episodes (each starts at epoch 1), so that one environment's curve never folds back.
-The sink never raises into the telemetry bus: an event it cannot translate is skipped, a
-failed call is counted in ``failures`` and logged once, and the run goes on.
+The metrics' names, steps and values are ``esper.plugin.ScalarTranslator``'s, the translation
+esper's metrics sinks share. The sink never raises into the telemetry bus: an event it cannot
+translate is skipped, a failed call is counted in ``failures`` and logged once, and the run
+goes on.
 """
 
 from __future__ import annotations
@@ -46,13 +48,13 @@ import json
 import logging
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import structlog
-from esper.plugin import ConfigError, Event, resolve_in_run_dir
+from esper.plugin import ConfigError, Event, ScalarTranslator, as_scalar, resolve_in_run_dir
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -61,24 +63,6 @@ from esper_sink_mlflow.config import MlflowSinkConfig
 
 log = structlog.get_logger(__name__)
 
-#: The ``engine.epoch`` fields logged as ``<arm>/<field>``.
-EPOCH_FIELDS = ("val_accuracy", "val_loss", "train_loss", "train_accuracy", "params_total")
-#: The ``train.update`` fields logged as ``train/<field>`` (next to its ``metrics``).
-UPDATE_FIELDS = ("mean_reward", "mean_accuracy", "rollbacks")
-#: Each stage's value in ``esper.lifecycle.Stage`` (plugins import only esper.plugin, so the
-#: table is spelled out here; ``tests/test_sink.py`` compares it with the enum).
-STAGE_VALUES: dict[str, int] = {
-    "UNKNOWN": 0,
-    "DORMANT": 1,
-    "GERMINATED": 2,
-    "TRAINING": 3,
-    "BLENDING": 4,
-    "HOLDING": 6,
-    "FOSSILIZED": 7,
-    "PRUNED": 8,
-    "EMBARGOED": 9,
-    "RESETTING": 10,
-}
 #: esper's end of a run to MLflow's.
 END_STATUS = {"finished": "FINISHED", "interrupted": "KILLED"}
 #: The run tag that lists a run's tables (``mlflow.utils.mlflow_tags.MLFLOW_LOGGED_ARTIFACTS``).
@@ -92,13 +76,6 @@ MAX_PARAM_VALUE = 6000
 #: Run ids the sink looks up when a run resumes (anything else could not be quoted safely in
 #: MLflow's search syntax; esper's own ids are ``<date>-<time>-<hex>``).
 _PLAIN_ID = re.compile(r"[\w.:-]+")
-
-
-def as_number(value: object) -> float | None:
-    """``value`` as a float when it is an int or a float (a bool is neither here)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -118,25 +95,6 @@ def metric_name(text: str) -> str:
     """``text`` with every character MLflow refuses in a metric name (a controller given as a
     path, ``a/b.pt``, has slashes) as ``_``."""
     return re.sub(r"[^\w.\- :]", "_", text)
-
-
-class EpochCounter:
-    """An epoch count that never goes back, over episodes that each start at epoch 1.
-
-    Per arm (``per_arm``), an epoch that does not grow starts a new episode; run-wide, the
-    arms report the same epoch one after another, so only a smaller one does.
-    """
-
-    def __init__(self, *, per_arm: bool) -> None:
-        self.per_arm = per_arm
-        self.done = 0  # epochs of the episodes before this one
-        self.last = 0
-
-    def count(self, epoch: int) -> int:
-        if epoch < self.last or (self.per_arm and epoch == self.last):
-            self.done += self.last
-        self.last = epoch
-        return self.done + epoch
 
 
 @contextmanager
@@ -191,8 +149,7 @@ class MlflowSink:
         self.resumed = False
         self._ended = False
         self._closed = False
-        self._arms: dict[str, EpochCounter] = {}
-        self._epochs = EpochCounter(per_arm=False)
+        self._translator = ScalarTranslator()
 
     # -- the Sink protocol ----------------------------------------------------------------------
 
@@ -251,13 +208,8 @@ class MlflowSink:
         kind = event.type
         if kind == "run.started":
             self._started(run_id, event)
-        elif kind == "engine.epoch":
-            self._epoch(run_id, event)
-        elif kind == "train.update":
-            self._update(run_id, event)
-        elif kind == "governor.rollback" and event.epoch is not None:
-            step = self._epochs.count(event.epoch)
-            self._metrics(run_id, event, step, {"governor/rollback": 1.0})
+        elif (row := self._translator.row(event)) is not None:
+            self._metrics(run_id, event, row.step, row.values)
         elif kind == "run.resumed":
             position = str(getattr(event, "position", ""))
             self.client.set_tag(run_id, "esper.resumed_at", position, synchronous=True)
@@ -286,41 +238,17 @@ class MlflowSink:
             self.client.log_batch(run_id, params=chunk, synchronous=True)
         self.client.log_dict(run_id, config, "config.json")
 
-    def _metrics(self, run_id: str, event: Event, step: int, values: dict[str, object]) -> None:
+    def _metrics(self, run_id: str, event: Event, step: int, values: Mapping[str, object]) -> None:
         """Log each of ``values`` that is a number, at ``step``, with the event's time."""
         stamp = int(event.ts * 1000)
         metrics = [
             Metric(key, number, stamp, step)
             for key, value in values.items()
-            if (number := as_number(value)) is not None
+            if (number := as_scalar(value)) is not None
         ]
         for first in range(0, len(metrics), MAX_METRICS):
             chunk = metrics[first : first + MAX_METRICS]
             self.client.log_batch(run_id, metrics=chunk, synchronous=True)
-
-    def _epoch(self, run_id: str, event: Event) -> None:
-        arm = getattr(event, "arm", None)
-        if not isinstance(arm, str) or not arm or event.epoch is None:
-            return
-        step = self._arms.setdefault(arm, EpochCounter(per_arm=True)).count(event.epoch)
-        self._epochs.count(event.epoch)
-        values: dict[str, object] = {f"{arm}/{f}": getattr(event, f, None) for f in EPOCH_FIELDS}
-        stages: dict[str, Any] = getattr(event, "stages", None) or {}
-        for slot, name in stages.items():
-            stage = STAGE_VALUES.get(name) if isinstance(name, str) else None
-            values[f"{arm}/slot/{slot}/stage"] = stage
-        for key in ("alpha", "contribution"):
-            per_slot: dict[str, Any] = getattr(event, f"{key}s", None) or {}
-            values.update({f"{arm}/slot/{slot}/{key}": value for slot, value in per_slot.items()})
-        self._metrics(run_id, event, step, values)
-
-    def _update(self, run_id: str, event: Event) -> None:
-        update = getattr(event, "update", None)
-        if isinstance(update, bool) or not isinstance(update, int):
-            return
-        values: dict[str, Any] = {f: getattr(event, f, None) for f in UPDATE_FIELDS}
-        values.update(getattr(event, "metrics", None) or {})
-        self._metrics(run_id, event, update, {f"train/{k}": v for k, v in values.items()})
 
     def _evaluation(self, run_id: str, event: Event) -> None:
         numbers: dict[str, object] = {}

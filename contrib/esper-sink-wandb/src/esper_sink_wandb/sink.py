@@ -16,7 +16,7 @@ config                                                       ``run.started``: th
 ``<arm>/train_accuracy``,
 ``<arm>/params_total``
 ``<arm>/slot/<slot>/stage``,        ``<arm>/epoch``          ``engine.epoch``: the stage's
-``<arm>/slot/<slot>/alpha``,                                 value (`STAGE_VALUES`), the
+``<arm>/slot/<slot>/alpha``,                                 value (``STAGE_VALUES``), the
 ``<arm>/slot/<slot>/contribution``                           seed's alpha and contribution
 ``train/mean_reward``,              ``train/update``         ``train.update`` and its
 ``train/mean_accuracy``,                                     ``metrics``
@@ -35,6 +35,9 @@ summary ``eval/<controller>/<col>``,                         number in them as a
 ``<arm>/epoch`` counts epochs; in ``esper train``, where every episode starts again at epoch
 1, it goes on counting across episodes, so that one environment's curve never folds back.
 
+The keys, steps and values of the curves are ``esper.plugin.ScalarTranslator``'s, the
+translation esper's metrics sinks share; each of its rows is one ``run.log``.
+
 The sink never raises into the telemetry bus: an event it cannot translate is skipped, a
 failed call is counted in ``failures`` and logged once, and the run goes on.
 """
@@ -46,61 +49,24 @@ from typing import Any, Literal
 
 import structlog
 import wandb
-from esper.plugin import ConfigError, Event, resolve_in_run_dir
+from esper.plugin import (
+    ConfigError,
+    Event,
+    ScalarRow,
+    ScalarTranslator,
+    as_scalar,
+    resolve_in_run_dir,
+)
 
 from esper_sink_wandb.config import WandbSinkConfig
 
 log = structlog.get_logger(__name__)
 
-#: The ``engine.epoch`` fields logged as ``<arm>/<field>``.
-EPOCH_FIELDS = ("val_accuracy", "val_loss", "train_loss", "train_accuracy", "params_total")
-#: The ``train.update`` fields logged as ``train/<field>`` (next to its ``metrics``).
-UPDATE_FIELDS = ("mean_reward", "mean_accuracy", "rollbacks")
-#: Each stage's value in ``esper.lifecycle.Stage`` (plugins import only esper.plugin, so the
-#: table is spelled out here; ``tests/test_sink.py`` compares it with the enum).
-STAGE_VALUES: dict[str, int] = {
-    "UNKNOWN": 0,
-    "DORMANT": 1,
-    "GERMINATED": 2,
-    "TRAINING": 3,
-    "BLENDING": 4,
-    "HOLDING": 6,
-    "FOSSILIZED": 7,
-    "PRUNED": 8,
-    "EMBARGOED": 9,
-    "RESETTING": 10,
-}
 _MODES: dict[str, Literal["offline", "online", "disabled"]] = {
     "offline": "offline",
     "online": "online",
     "disabled": "disabled",
 }
-
-
-def as_number(value: object) -> float | None:
-    """``value`` as a float when it is an int or a float (a bool is neither here)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-class EpochCounter:
-    """An epoch count that never goes back, over episodes that each start at epoch 1.
-
-    Per arm (``per_arm``), an epoch that does not grow starts a new episode; run-wide, the
-    arms report the same epoch one after another, so only a smaller one does.
-    """
-
-    def __init__(self, *, per_arm: bool) -> None:
-        self.per_arm = per_arm
-        self.done = 0  # epochs of the episodes before this one
-        self.last = 0
-
-    def count(self, epoch: int) -> int:
-        if epoch < self.last or (self.per_arm and epoch == self.last):
-            self.done += self.last
-        self.last = epoch
-        return self.done + epoch
 
 
 class WandbSink:
@@ -111,8 +77,7 @@ class WandbSink:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.failures = 0
         self._exit_code = 1  # until run.ended says the run finished
-        self._arms: dict[str, EpochCounter] = {}
-        self._epochs = EpochCounter(per_arm=False)
+        self._translator = ScalarTranslator()
         self._defined: set[str] = set()
         try:
             self._run: wandb.Run | None = wandb.init(
@@ -175,13 +140,8 @@ class WandbSink:
             run.config.update(  # type: ignore[no-untyped-call]
                 {**config, "esper": esper}, allow_val_change=True
             )
-        elif kind == "engine.epoch":
-            self._epoch(run, event)
-        elif kind == "train.update":
-            self._update(run, event)
-        elif kind == "governor.rollback" and event.epoch is not None:
-            step = self._epochs.count(event.epoch)
-            self._log(run, "governor", "epoch", step, {"rollback": 1.0})
+        elif (row := self._translator.row(event)) is not None:
+            self._log(run, row)
         elif kind == "run.resumed":
             run.summary["resumed_at"] = getattr(event, "position", None)
         elif kind == "eval.summary":
@@ -191,42 +151,14 @@ class WandbSink:
             run.summary.update({"status": status, "wall_time_s": getattr(event, "wall_time_s", 0)})
             self._exit_code = 0 if status == "finished" else 1
 
-    def _log(
-        self, run: wandb.Run, prefix: str, axis: str, step: int, values: dict[str, object]
-    ) -> None:
-        """One history row: ``<prefix>/<axis>`` = ``step`` and ``<prefix>/<name>`` for each of
-        ``values`` that is a number; W&B draws every ``<prefix>/*`` key against the axis."""
+    def _log(self, run: wandb.Run, row: ScalarRow) -> None:
+        """One history row: the row's axis (``<prefix>/epoch``, ``train/update``) = its step,
+        and its values; W&B draws every ``<prefix>/*`` key against the axis."""
+        prefix = row.axis.rpartition("/")[0]
         if prefix not in self._defined:
-            run.define_metric(f"{prefix}/*", step_metric=f"{prefix}/{axis}")
+            run.define_metric(f"{prefix}/*", step_metric=row.axis)
             self._defined.add(prefix)
-        data: dict[str, Any] = {f"{prefix}/{axis}": step}
-        for name, value in values.items():
-            if (number := as_number(value)) is not None:
-                data[f"{prefix}/{name}"] = number
-        run.log(data)
-
-    def _epoch(self, run: wandb.Run, event: Event) -> None:
-        arm = getattr(event, "arm", None)
-        if not isinstance(arm, str) or not arm or event.epoch is None:
-            return
-        step = self._arms.setdefault(arm, EpochCounter(per_arm=True)).count(event.epoch)
-        self._epochs.count(event.epoch)
-        values: dict[str, object] = {f: getattr(event, f, None) for f in EPOCH_FIELDS}
-        stages: dict[str, Any] = getattr(event, "stages", None) or {}
-        for slot, name in stages.items():
-            values[f"slot/{slot}/stage"] = STAGE_VALUES.get(name) if isinstance(name, str) else None
-        for key in ("alpha", "contribution"):
-            per_slot: dict[str, Any] = getattr(event, f"{key}s", None) or {}
-            values.update({f"slot/{slot}/{key}": value for slot, value in per_slot.items()})
-        self._log(run, arm, "epoch", step, values)
-
-    def _update(self, run: wandb.Run, event: Event) -> None:
-        update = getattr(event, "update", None)
-        if isinstance(update, bool) or not isinstance(update, int):
-            return
-        values: dict[str, Any] = {f: getattr(event, f, None) for f in UPDATE_FIELDS}
-        values.update(getattr(event, "metrics", None) or {})
-        self._log(run, "train", "update", update, values)
+        run.log({row.axis: row.step, **row.values})
 
     def _evaluation(self, run: wandb.Run, event: Event) -> None:
         tables: dict[str, Any] = {}
@@ -241,7 +173,7 @@ class WandbSink:
             for row in rows:
                 name = label.format_map(row)
                 for column, value in row.items():
-                    if (number := as_number(value)) is not None:
+                    if (number := as_scalar(value)) is not None:
                         summary[f"eval/{name}/{column}"] = number
         if tables:
             run.log(tables)
