@@ -11,8 +11,7 @@ from pathlib import Path
 
 import click
 
-from esper.rundir.scan import RunInfo, scan
-from esper.watch.views.fmt import duration
+from esper.rundir.scan import RunInfo, format_duration, scan
 
 _COLUMNS = ("run id", "command", "status", "task", "controller", "progress", "best", "wall time")
 _STATUS_STYLES = {
@@ -81,7 +80,7 @@ def _row(info: RunInfo) -> tuple[str, ...]:
         controller if info.policy else "-",
         progress,
         ", ".join(best) or "-",
-        duration(info.wall_time_s),
+        format_duration(info.wall_time_s),
     )
 
 

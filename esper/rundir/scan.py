@@ -314,3 +314,16 @@ def _from_summary(info: RunInfo, summary: dict[str, Any]) -> None:
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
+
+
+def format_duration(seconds: float | None) -> str:
+    """A wall time as people read it: ``12.3 s``, ``4m05s`` or ``2h07m`` (``-`` unknown)."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -13,19 +13,6 @@ def num(value: float | None, spec: str = ".4g") -> str:
     return format(value, spec)
 
 
-def duration(seconds: float | None) -> str:
-    """``12.3 s``, ``4m05s`` or ``2h07m``."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
 def status(sessions: int, ended: str | None) -> str:
     """A run's status: ``waiting`` (no event yet), ``running`` (a session is open) or how its
     last session ended."""

@@ -7,8 +7,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from esper.rundir.scan import format_duration
 from esper.watch.model import RunState
-from esper.watch.views.fmt import duration, num, status
+from esper.watch.views.fmt import num, status
 from esper.watch.views.style import STATUS_STYLES
 
 
@@ -34,9 +35,9 @@ def _facts(state: RunState, name: str, now: float | None) -> Table:
     grid.add_row("run", Text(f"{o.run_id or name} (esper {o.command or '?'})"))
     grid.add_row("status", Text(shown, style=STATUS_STYLES.get(shown, "red")))
     grid.add_row("progress", _progress(state))
-    grid.add_row("wall time", duration(o.wall_time_s))
+    grid.add_row("wall time", format_duration(o.wall_time_s))
     if shown == "running" and now is not None and o.last_ts is not None:
-        grid.add_row("last event", f"{duration(max(0.0, now - o.last_ts))} ago")
+        grid.add_row("last event", f"{format_duration(max(0.0, now - o.last_ts))} ago")
     if o.resumed_at:
         grid.add_row(
             "resumed", f"{len(o.resumed_at)} times, at {', '.join(map(str, o.resumed_at))}"
